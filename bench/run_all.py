@@ -1,0 +1,13 @@
+"""Runs every benchmark in turn; each prints its own figures (and its baseline from the same run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+if __name__ == "__main__":
+    for name in ("b1_evacuation.py", "b2_steady_state.py"):
+        subprocess.run([sys.executable, str(HERE / name), *sys.argv[1:]], check=True, cwd=HERE)

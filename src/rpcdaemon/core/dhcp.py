@@ -1,0 +1,98 @@
+"""DHCPAgent planning: every DHCP network on the target number of live DHCP agents.
+
+The original rpcdaemon put every DHCP network on every DHCP agent (`dhcp_agents_per_network = all`, still the
+default); a number keeps that many. Bindings on dead agents are removed only once the network is safe elsewhere:
+the removal comes after the additions for the same network, and is not planned at all when the network would be
+left with no binding on a living agent. Bindings of deleted networks are removed wherever they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
+from rpcdaemon.core.liveness import AgentLiveness, Verdict, is_target
+from rpcdaemon.core.placement import Load, pick_target, restrict_to_zones
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.model import Agent, AgentId, Network, NetworkId, Snapshot
+
+
+def plan_dhcp(
+    snapshot: Snapshot,
+    verdicts: Mapping[AgentId, AgentLiveness],
+    evacuable: frozenset[AgentId],
+    policy: Policy,
+) -> list[Change]:
+    bindings = snapshot.dhcp_bindings or {}
+    agents = snapshot.agents_of("DHCP agent")
+    targets = [a for a in agents if is_target(a, verdicts[a.id])]
+    load = Load({a.id: len(bindings.get(a.id, ())) for a in agents})
+    hosting = snapshot.dhcp_agents_of_network()
+
+    changes: list[Change] = []
+    for agent_id, nets in sorted(bindings.items()):
+        for net_id in sorted(nets):
+            if net_id not in snapshot.networks:
+                changes.append(
+                    Change(ChangeKind.REMOVE_NETWORK, ResourceType.NETWORK, net_id, agent_id, None,
+                           "network no longer exists")
+                )
+    for net_id in sorted(snapshot.networks):
+        network = snapshot.networks[net_id]
+        if network.dhcp:
+            changes += _plan_network(network, hosting.get(net_id, set()), snapshot, verdicts, evacuable,
+                                     targets, load, policy)
+    return changes
+
+
+def _plan_network(
+    network: Network,
+    hosts: set[AgentId],
+    snapshot: Snapshot,
+    verdicts: Mapping[AgentId, AgentLiveness],
+    evacuable: frozenset[AgentId],
+    targets: list[Agent],
+    load: Load,
+    policy: Policy,
+) -> list[Change]:
+    known = {a for a in hosts if a in snapshot.agents}
+    dead = {a for a in known if verdicts[a].verdict is Verdict.DEAD}
+    leaving = sorted(dead & evacuable)
+    # Bindings that count: on agents not dead, or dead but held by the disruption guard or the budget.
+    staying = known - set(leaving)
+    living = known - dead
+
+    candidates = restrict_to_zones(targets, network.availability_zone_hints) or targets
+    if policy.dhcp_agents_per_network is None:
+        wanted = len(candidates) + len(staying - {a.id for a in candidates})
+    else:
+        wanted = policy.dhcp_agents_per_network
+
+    changes: list[Change] = []
+    added: set[AgentId] = set()
+    why_short = _why(network.id, leaving, snapshot)
+    while len(staying) + len(added) < wanted:
+        target = pick_target(candidates, load, exclude=known | added)
+        if target is None:
+            break
+        added.add(target.id)
+        load.add(target.id)
+        changes.append(
+            Change(ChangeKind.ADD_NETWORK, ResourceType.NETWORK, network.id, None, target.id,
+                   f"{why_short}; {target.host} is the least loaded live DHCP agent")
+        )
+    if living or added:
+        for agent_id in leaving:
+            load.add(agent_id, -1)
+            changes.append(
+                Change(ChangeKind.REMOVE_NETWORK, ResourceType.NETWORK, network.id, agent_id, None,
+                       f"DHCP agent {snapshot.agents[agent_id].host} is dead: {verdicts[agent_id].reason}")
+            )
+    return changes
+
+
+def _why(net_id: NetworkId, leaving: list[AgentId], snapshot: Snapshot) -> str:
+    if leaving:
+        hosts = ", ".join(snapshot.agents[a].host for a in leaving)
+        return f"network served by dead DHCP agent(s) {hosts}"
+    return "network below its target number of live DHCP agents"

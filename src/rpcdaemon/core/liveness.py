@@ -1,0 +1,173 @@
+"""Is an agent dead? Two signals, rpcdaemon's own clock, and hysteresis.
+
+Neutron's `alive` flag is computed by the server against the server's clock; an agent's heartbeat_timestamp is
+written with the server's clock too, and may be skewed or frozen by an overloaded server. rpcdaemon therefore never
+compares those timestamps with its own time: it records *when it saw the heartbeat change* (its own clock, passed
+in as `now`) and calls an agent dead only when both agree:
+  - the API says alive=false, and
+  - rpcdaemon saw no heartbeat change for `dead_after_s`.
+One signal without the other is SUSPECT: held, reported, never acted on.
+
+Rules taken from Neutron's agentschedulers_db, written as small pure functions:
+  - start-up grace: an agent first seen at t cannot be dead before t + dead_after_s (nothing was observed yet);
+  - clock-jump guard: if rpcdaemon did not observe for longer than dead_after_s (suspended, stalled, clock jumped),
+    observation restarts: silence rpcdaemon did not watch is not evidence;
+  - an agent that comes back is RECOVERING (not a target) until it has stayed up for hold_down_s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.model import Agent, AgentId
+
+
+class Verdict(StrEnum):
+    ALIVE = "alive"
+    SUSPECT = "suspect"
+    DEAD = "dead"
+    RECOVERING = "recovering"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What rpcdaemon has seen of one agent, timed by its own clock."""
+
+    token: tuple[str | None, str | None]
+    """(heartbeat_timestamp, started_at) as last read: only its changes matter."""
+    changed_at: float
+    """When rpcdaemon last saw the token change (or first saw the agent)."""
+    heard_at: float | None = None
+    """When the bus last carried a heartbeat of this agent (None: no bus, or never heard)."""
+    dead_since: float | None = None
+    up_since: float | None = None
+    """Set when a dead agent came back: the start of its hold-down."""
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessState:
+    observations: Mapping[AgentId, Observation] = field(default_factory=dict)
+    observed_at: float | None = None
+    """When the previous observation was made (for the clock-jump guard)."""
+    restarted_at: float | None = None
+    """When observation (re)started: before restarted_at + dead_after_s no agent can be judged dead."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLiveness:
+    agent_id: AgentId
+    verdict: Verdict
+    api_alive: bool
+    silent_s: float
+    """How long rpcdaemon has seen no heartbeat change."""
+    reason: str
+
+    @property
+    def is_dead(self) -> bool:
+        return self.verdict is Verdict.DEAD
+
+
+def observe(
+    state: LivenessState,
+    agents: Mapping[AgentId, Agent],
+    now: float,
+    policy: Policy,
+    heard: Mapping[AgentId, float] | None = None,
+) -> tuple[LivenessState, dict[AgentId, AgentLiveness]]:
+    """Fold one read of the agents into the state and judge every agent."""
+    restarted_at = state.restarted_at
+    previous = dict(state.observations)
+    if restarted_at is None or observation_gap_too_long(state.observed_at, now, policy):
+        restarted_at = now
+        previous = {a: replace(o, changed_at=now) for a, o in previous.items()}
+
+    observations: dict[AgentId, Observation] = {}
+    verdicts: dict[AgentId, AgentLiveness] = {}
+    for agent_id, agent in agents.items():
+        obs = _advance(previous.get(agent_id), agent, now, heard.get(agent_id) if heard else None)
+        judged = judge(agent, obs, now, policy)
+        obs = _track_recovery(obs, judged.verdict, now)
+        up_since = obs.up_since
+        if judged.verdict is not Verdict.DEAD and up_since is not None:
+            if now - up_since >= policy.hold_down_s:
+                obs = replace(obs, up_since=None)
+            elif judged.verdict is Verdict.ALIVE:
+                judged = replace(
+                    judged,
+                    verdict=Verdict.RECOVERING,
+                    reason=f"back for {now - up_since:.0f}s of a {policy.hold_down_s:.0f}s hold-down",
+                )
+        observations[agent_id] = obs
+        verdicts[agent_id] = judged
+    return LivenessState(observations, observed_at=now, restarted_at=restarted_at), verdicts
+
+
+def observation_gap_too_long(observed_at: float | None, now: float, policy: Policy) -> bool:
+    """True when rpcdaemon's clock went backwards or it did not look for a whole dead period."""
+    if observed_at is None:
+        return False
+    return now < observed_at or now - observed_at > policy.dead_after_s
+
+
+def judge(agent: Agent, obs: Observation, now: float, policy: Policy) -> AgentLiveness:
+    """The verdict for one agent from its observation: DEAD only when both signals agree."""
+    last_sign = obs.changed_at if obs.heard_at is None else max(obs.changed_at, obs.heard_at)
+    silent_s = max(0.0, now - last_sign)
+    silent = silent_s >= policy.dead_after_s
+    if silent and not agent.alive:
+        verdict, reason = Verdict.DEAD, f"API says alive=false and no heartbeat seen for {silent_s:.0f}s"
+    elif silent:
+        verdict, reason = (
+            Verdict.SUSPECT,
+            f"no heartbeat seen for {silent_s:.0f}s but the API says alive=true: holding",
+        )
+    elif not agent.alive:
+        verdict, reason = (
+            Verdict.SUSPECT,
+            f"API says alive=false but a heartbeat was seen {silent_s:.0f}s ago: holding",
+        )
+    else:
+        verdict, reason = Verdict.ALIVE, f"heartbeat seen {silent_s:.0f}s ago"
+    return AgentLiveness(agent.id, verdict, agent.alive, silent_s, reason)
+
+
+def is_target(agent: Agent, liveness: AgentLiveness) -> bool:
+    """May this agent receive work? Only when alive, out of hold-down, and admin up."""
+    return liveness.verdict is Verdict.ALIVE and agent.admin_state_up
+
+
+def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float | None) -> Observation:
+    token = (agent.heartbeat, agent.started_at)
+    if prev is None:
+        return Observation(token=token, changed_at=now, heard_at=heard_at)
+    heard = heard_at if heard_at is not None else prev.heard_at
+    if token != prev.token:
+        return replace(prev, token=token, changed_at=now, heard_at=heard)
+    return replace(prev, heard_at=heard)
+
+
+def _track_recovery(obs: Observation, verdict: Verdict, now: float) -> Observation:
+    if verdict is Verdict.DEAD:
+        return obs if obs.dead_since is not None else replace(obs, dead_since=now, up_since=None)
+    if obs.dead_since is not None:
+        return replace(obs, dead_since=None, up_since=now)
+    return obs
+
+
+def state_from_api(agents: Mapping[AgentId, Agent], now: float, policy: Policy) -> LivenessState:
+    """A state for a single read (the `plan` command): the API's `alive` flag stands for both signals.
+
+    With one read there is no heartbeat change to observe, so an agent the API calls dead is taken as unheard for
+    the whole dead period, and one it calls alive as heard just now. The daemon never uses this: it observes.
+    """
+    observations = {
+        agent_id: Observation(
+            token=(agent.heartbeat, agent.started_at),
+            changed_at=now if agent.alive else now - policy.dead_after_s,
+        )
+        for agent_id, agent in agents.items()
+    }
+    return LivenessState(observations, observed_at=now, restarted_at=now - policy.dead_after_s)

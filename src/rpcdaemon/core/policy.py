@@ -1,0 +1,28 @@
+"""The knobs the core decides with, gathered in one frozen value derived from the settings.
+
+Keeping them apart from `Settings` means the core never sees file paths, URLs or credentials: only numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    dead_after_s: float = 75.0
+    """An agent is dead when the API says so AND rpcdaemon saw no heartbeat change for this long."""
+    hold_down_s: float = 60.0
+    """An agent that came back is not a target until it has stayed up this long."""
+    max_dead_fraction: float = 0.5
+    """More than this fraction of one agent type in one zone dead at once is a disruption: evacuate nothing."""
+    disruption_min_dead: int = 3
+    """...and only when at least this many are dead (a small zone losing 2 of 3 is still a node failure)."""
+    max_evacuations_per_minute: int = 10
+    """How many agents may start being evacuated in any sliding minute."""
+    dhcp_agents_per_network: int | None = None
+    """How many live DHCP agents should serve each DHCP network; None means all of them."""
+    ha_replicas: int = 3
+    """Neutron's max_l3_agents_per_router: the most agents an HA router is put on."""
+    manage_dhcp: bool = True
+    manage_l3: bool = True

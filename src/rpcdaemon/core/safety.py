@@ -1,0 +1,93 @@
+"""When not to act: disruption guard and evacuation budget.
+
+Many agents looking dead at once is almost never many dead nodes: it is a broken control plane (a RabbitMQ
+partition, an overloaded or restarting neutron-server, a database stall). Evacuating then moves everything onto the
+few agents that happened to report last, and the storm itself makes things worse. So within one agent type and one
+availability zone, if more than `max_dead_fraction` of the agents (and at least `disruption_min_dead`) are dead,
+nothing there is evacuated and the state is reported loudly until it clears.
+
+The budget caps how many agents may *start* being evacuated in a sliding minute; an agent whose evacuation started
+continues until it is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.model import Agent, AgentId
+
+BUDGET_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneHealth:
+    agent_type: str
+    availability_zone: str
+    total: int
+    dead: int
+    disrupted: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.agent_type}/{self.availability_zone}"
+
+    def describe(self) -> str:
+        state = "DISRUPTED: holding all evacuations" if self.disrupted else "ok"
+        return f"{self.key}: {self.dead} of {self.total} dead, {state}"
+
+
+def zone_of(agent: Agent) -> str:
+    return agent.availability_zone or "-"
+
+
+def assess_zones(
+    agents: Iterable[Agent], verdicts: Mapping[AgentId, AgentLiveness], policy: Policy
+) -> dict[tuple[str, str], ZoneHealth]:
+    """Health of every (agent type, availability zone) group."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for agent in agents:
+        counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0])
+        counts[0] += 1
+        liveness = verdicts.get(agent.id)
+        if liveness is not None and liveness.verdict is Verdict.DEAD:
+            counts[1] += 1
+    return {
+        key: ZoneHealth(key[0], key[1], total, dead, is_disrupted(total, dead, policy))
+        for key, (total, dead) in sorted(totals.items())
+    }
+
+
+def is_disrupted(total: int, dead: int, policy: Policy) -> bool:
+    return dead >= policy.disruption_min_dead and dead > policy.max_dead_fraction * total
+
+
+@dataclass(frozen=True, slots=True)
+class EvacuationBudget:
+    started: Mapping[AgentId, float] = field(default_factory=dict)
+    """When the evacuation of each still-dead agent was admitted."""
+
+
+def admit_evacuations(
+    candidates: Iterable[AgentId], budget: EvacuationBudget, now: float, policy: Policy
+) -> tuple[frozenset[AgentId], EvacuationBudget, list[AgentId]]:
+    """Which dead agents may be evacuated now: (admitted, new budget, deferred)."""
+    candidates = sorted(set(candidates))
+    started = {
+        a: t for a, t in budget.started.items() if a in candidates or 0 <= now - t < BUDGET_WINDOW_S
+    }
+    recent = sum(1 for t in started.values() if 0 <= now - t < BUDGET_WINDOW_S)
+    admitted = {a for a in started if a in candidates}
+    deferred: list[AgentId] = []
+    for agent_id in candidates:
+        if agent_id in admitted:
+            continue
+        if recent < policy.max_evacuations_per_minute:
+            started[agent_id] = now
+            admitted.add(agent_id)
+            recent += 1
+        else:
+            deferred.append(agent_id)
+    return frozenset(admitted), EvacuationBudget(started), deferred

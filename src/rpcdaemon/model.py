@@ -1,0 +1,123 @@
+"""What rpcdaemon knows about a cloud at one instant: frozen values, no behaviour.
+
+Everything the planner decides is a function of a `Snapshot` (read from the Neutron API by the shell) and of the
+liveness verdicts derived from it; keeping these plain and immutable is what lets the core be tested without a
+cloud and lets a pass be replayed from its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NewType
+
+AgentId = NewType("AgentId", str)
+NetworkId = NewType("NetworkId", str)
+RouterId = NewType("RouterId", str)
+
+DHCP_AGENT = "DHCP agent"
+L3_AGENT = "L3 agent"
+
+
+class AgentMode(StrEnum):
+    """An L3 agent's `configurations.agent_mode`."""
+
+    LEGACY = "legacy"
+    DVR = "dvr"
+    DVR_SNAT = "dvr_snat"
+    DVR_NO_EXTERNAL = "dvr_no_external"
+
+    @classmethod
+    def parse(cls, value: object) -> AgentMode:
+        """Neutron's default mode is legacy; an unknown mode is treated as `dvr` (never touched)."""
+        if value is None or value == "":
+            return cls.LEGACY
+        for mode in cls:
+            if mode.value == value:
+                return mode
+        return cls.DVR
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """One row of GET /v2.0/agents, reduced to what rpcdaemon decides on.
+
+    `heartbeat` is the agent's heartbeat_timestamp as Neutron reports it: an opaque token whose *changes* rpcdaemon
+    observes with its own clock; its value is never compared with rpcdaemon's time.
+    """
+
+    id: AgentId
+    agent_type: str
+    host: str
+    availability_zone: str | None = None
+    admin_state_up: bool = True
+    alive: bool = True
+    heartbeat: str | None = None
+    started_at: str | None = None
+    agent_mode: AgentMode = AgentMode.LEGACY
+
+    @property
+    def is_dhcp(self) -> bool:
+        return self.agent_type == DHCP_AGENT
+
+    @property
+    def is_l3(self) -> bool:
+        return self.agent_type == L3_AGENT
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A network; `dhcp` is true when at least one of its subnets has enable_dhcp."""
+
+    id: NetworkId
+    dhcp: bool
+    availability_zone_hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    id: RouterId
+    ha: bool = False
+    distributed: bool = False
+    availability_zone_hints: tuple[str, ...] = ()
+
+    @property
+    def is_legacy(self) -> bool:
+        """A legacy router lives on exactly one L3 agent; moving it is remove-then-add."""
+        return not self.ha and not self.distributed
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One coherent read of the cloud.
+
+    Bindings are read before the resource lists, so a binding whose network or router is missing from the lists
+    belongs to a resource that was deleted (never to one created after the read).
+    `dhcp_bindings`/`l3_bindings` are None when the plugin that needs them is not enabled.
+    """
+
+    agents: Mapping[AgentId, Agent]
+    networks: Mapping[NetworkId, Network] = field(default_factory=dict)
+    routers: Mapping[RouterId, Router] = field(default_factory=dict)
+    dhcp_bindings: Mapping[AgentId, frozenset[NetworkId]] | None = None
+    l3_bindings: Mapping[AgentId, frozenset[RouterId]] | None = None
+
+    def agents_of(self, agent_type: str) -> list[Agent]:
+        return sorted((a for a in self.agents.values() if a.agent_type == agent_type), key=lambda a: a.id)
+
+    def dhcp_agents_of_network(self) -> dict[NetworkId, set[AgentId]]:
+        """The inverse of `dhcp_bindings`: for each network, the agents hosting it."""
+        result: dict[NetworkId, set[AgentId]] = {}
+        for agent_id, nets in (self.dhcp_bindings or {}).items():
+            for net in nets:
+                result.setdefault(net, set()).add(agent_id)
+        return result
+
+    def l3_agents_of_router(self) -> dict[RouterId, set[AgentId]]:
+        """The inverse of `l3_bindings`: for each router, the agents hosting it."""
+        result: dict[RouterId, set[AgentId]] = {}
+        for agent_id, routers in (self.l3_bindings or {}).items():
+            for router in routers:
+                result.setdefault(router, set()).add(agent_id)
+        return result

@@ -1,0 +1,131 @@
+"""Every rpcdaemon.conf option, declared once: section, name, kind, default, help, and whether the original had it.
+
+The loader (settings.py), `check-config`, and the sample config (etc/rpcdaemon.conf.sample, which a test compares
+with `render_sample_config()`) all read this table, so documentation and code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from enum import StrEnum
+
+SECTIONS = ("Daemon", "L3Agent", "DHCPAgent", "Dump")
+PLUGINS = ("L3Agent", "DHCPAgent", "Dump")
+LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Kind(StrEnum):
+    STR = "string"
+    BOOL = "boolean"
+    INT = "integer"
+    SECONDS = "seconds"
+    FRACTION = "fraction"
+    LOGLEVEL = "log level"
+    PLUGINS = "plugin list"
+    PATH = "path"
+    FILE = "existing file"
+    URL = "URL"
+    HOSTPORT = "host:port"
+    ALL_OR_INT = "'all' or integer"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    section: str
+    name: str
+    kind: Kind
+    default: str
+    help: str
+    original: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("Daemon", "plugins", Kind.PLUGINS, "L3Agent DHCPAgent",
+           "Space-separated plugins to run: L3Agent, DHCPAgent, Dump.", original=True),
+    Option("Daemon", "rpchost", Kind.STR, "",
+           "Message bus: a host (amqp://guest:guest@HOST:5672//), a kombu URL, or an oslo-style "
+           "rabbit://user:pass@h1:5672,user:pass@h2:5672/vhost list. Empty: no bus, API polling only.",
+           original=True),
+    Option("Daemon", "pidfile", Kind.PATH, "/var/run/rpcdaemon.pid",
+           "Pid file written when detached (not with -d).", original=True),
+    Option("Daemon", "logfile", Kind.PATH, "/var/log/rpcdaemon.log",
+           "Log file when detached (with -d the log goes to stderr).", original=True),
+    Option("Daemon", "loglevel", Kind.LOGLEVEL, "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL.", original=True),
+    Option("Daemon", "check_interval", Kind.SECONDS, "5", "Seconds between full passes (a full resync).",
+           original=True, minimum=0.05),
+    Option("Daemon", "cloud", Kind.STR, "",
+           "A clouds.yaml cloud name. Empty (and no neutron_endpoint): the OS_CLOUD / OS_* environment."),
+    Option("Daemon", "neutron_endpoint", Kind.URL, "",
+           "URL of a Neutron API served without Keystone (auth_strategy = noauth), e.g. http://127.0.0.1:9696."),
+    Option("Daemon", "agent_down_time", Kind.SECONDS, "",
+           "Seconds without heartbeat before an agent is dead. Empty: [DEFAULT] agent_down_time of a plugin's "
+           "conffile (neutron.conf), else 75.", minimum=1),
+    Option("Daemon", "hold_down", Kind.SECONDS, "60",
+           "An agent that comes back is not given work until it has stayed up this long.", minimum=0),
+    Option("Daemon", "max_dead_fraction", Kind.FRACTION, "0.5",
+           "More than this fraction of one agent type in one zone dead at once (and at least 3) is a "
+           "disruption: nothing there is evacuated.", minimum=0.0, maximum=1.0),
+    Option("Daemon", "max_evacuations_per_minute", Kind.INT, "10",
+           "At most this many agents start being evacuated in any sliding minute.", minimum=1),
+    Option("Daemon", "max_concurrency", Kind.INT, "16",
+           "API calls in flight at once while acting (different resources).", minimum=1, maximum=256),
+    Option("Daemon", "api_retries", Kind.INT, "3", "Retries of a call that failed transiently (5xx, timeout).",
+           minimum=0, maximum=10),
+    Option("Daemon", "dry_run", Kind.BOOL, "false", "Plan and record, but change nothing."),
+    Option("Daemon", "audit_log", Kind.PATH, "",
+           "A JSON-lines file recording every change (also logged on the rpcdaemon.audit logger)."),
+    Option("Daemon", "status_listen", Kind.HOSTPORT, "127.0.0.1:8787",
+           "Where /status, /metrics, /healthz, /readyz and the dashboard are served. Empty: not served."),
+    Option("Daemon", "status_token", Kind.STR, "",
+           "Bearer token required by everything the status listener serves but /healthz. Empty: none."),
+    Option("Daemon", "coordination_url", Kind.STR, "",
+           "A tooz backend URL for running several replicas. Empty: a single instance."),
+    Option("L3Agent", "conffile", Kind.FILE, "", "Path to neutron.conf (for agent_down_time, "
+           "max_l3_agents_per_router).", original=True),
+    Option("L3Agent", "loglevel", Kind.LOGLEVEL, "", "Log level of this plugin. Empty: the Daemon's.", original=True),
+    Option("L3Agent", "timeout", Kind.SECONDS, "30", "Max seconds for one API call.", original=True, minimum=0.1),
+    Option("L3Agent", "queue_expire", Kind.SECONDS, "60", "Seconds after which an unused bus queue is deleted.",
+           original=True, minimum=1),
+    Option("L3Agent", "ha_replicas", Kind.INT, "",
+           "Agents per HA router. Empty: max_l3_agents_per_router of the conffile, else 3.", minimum=1),
+    Option("DHCPAgent", "conffile", Kind.FILE, "", "Path to neutron.conf (for agent_down_time).", original=True),
+    Option("DHCPAgent", "loglevel", Kind.LOGLEVEL, "", "Log level of this plugin. Empty: the Daemon's.",
+           original=True),
+    Option("DHCPAgent", "timeout", Kind.SECONDS, "30", "Max seconds for one API call.", original=True, minimum=0.1),
+    Option("DHCPAgent", "queue_expire", Kind.SECONDS, "60", "Seconds after which an unused bus queue is deleted.",
+           original=True, minimum=1),
+    Option("DHCPAgent", "dhcp_agents_per_network", Kind.ALL_OR_INT, "all",
+           "Live DHCP agents per DHCP network: 'all' (the original behaviour) or a number.", minimum=1),
+    Option("Dump", "loglevel", Kind.LOGLEVEL, "DEBUG", "Dumped messages are logged at DEBUG.", original=True),
+    Option("Dump", "queue", Kind.STR, "neutron", "Exchange whose traffic is dumped.", original=True),
+)
+
+
+def option_names(section: str) -> list[str]:
+    return [o.name for o in OPTIONS if o.section == section]
+
+
+def find_option(section: str, name: str) -> Option | None:
+    for option in OPTIONS:
+        if option.section == section and option.name == name:
+            return option
+    return None
+
+
+def render_sample_config() -> str:
+    lines = [
+        "# rpcdaemon.conf: every option with its default. Generated by `rpcdaemon sample-config` from the option",
+        "# definitions (src/rpcdaemon/options.py); do not edit by hand. Options marked (original) are those of the",
+        "# original rpcdaemon; a config written for it works unchanged.",
+    ]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        for option in (o for o in OPTIONS if o.section == section):
+            tag = " (original)" if option.original else ""
+            lines += [f"# {line}" for line in textwrap.wrap(option.help + tag, 110)]
+            lines.append(f"# Type: {option.kind.value}.")
+            lines.append(f"#{option.name} = {option.default}".rstrip())
+    return "\n".join(lines) + "\n"

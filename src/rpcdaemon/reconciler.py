@@ -1,0 +1,99 @@
+"""One pass: read the truth from the API, plan, act.
+
+Level-triggered by construction: a pass never trusts anything but what it has just read, so a lost or stale event
+can delay a repair by one pass at most, never cause a wrong one. The reconciler keeps only the core's state
+(observations, budget) between passes, and logs transitions (an agent turning dead, a zone disrupted) once, when
+they happen, not on every pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rpcdaemon.core.liveness import Verdict
+from rpcdaemon.core.plan import CoreState, Plan, make_plan
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.model import AgentId, Snapshot
+from rpcdaemon.shell.executor import ChangeResult, Executor
+from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
+
+LOG = logging.getLogger("rpcdaemon")
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    started_at: float
+    """Wall-clock start (for display only)."""
+    duration_s: float
+    snapshot: Snapshot | None = None
+    plan: Plan | None = None
+    results: list[ChangeResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return "error"
+        if any(not r.ok for r in self.results):
+            return "partial"
+        return "ok"
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: NeutronClient,
+        executor: Executor,
+        policy: Policy,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.executor = executor
+        self.policy = policy
+        self.state = CoreState()
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._last_verdicts: dict[AgentId, Verdict] = {}
+        self._last_notes: set[str] = set()
+        self.last_report: PassReport | None = None
+
+    def run_pass(self, stop: threading.Event | None = None) -> PassReport:
+        wall, started = self._wall_clock(), self._clock()
+        try:
+            snapshot = self.client.fetch_snapshot(dhcp=self.policy.manage_dhcp, l3=self.policy.manage_l3)
+        except NeutronReadError as exc:
+            LOG.error("cannot read the cloud, nothing done this pass: %s", exc)
+            report = PassReport(wall, self._clock() - started, error=str(exc))
+            self.last_report = report
+            return report
+        plan, self.state = make_plan(snapshot, self.state, self._clock(), self.policy)
+        self._log_transitions(plan, snapshot)
+        hosts = {a.id: a.host for a in snapshot.agents.values()}
+        results = self.executor.run(plan.changes, hosts, stop)
+        report = PassReport(wall, self._clock() - started, snapshot, plan, results)
+        if results:
+            failed = sum(1 for r in results if not r.ok)
+            LOG.info("pass: %d change(s), %d not done, %.2fs", len(results), failed, report.duration_s)
+        self.last_report = report
+        return report
+
+    def _log_transitions(self, plan: Plan, snapshot: Snapshot) -> None:
+        for agent_id, liveness in plan.verdicts.items():
+            before = self._last_verdicts.get(agent_id)
+            if before is not None and before is not liveness.verdict:
+                agent = snapshot.agents[agent_id]
+                level = logging.WARNING if liveness.verdict in (Verdict.DEAD, Verdict.SUSPECT) else logging.INFO
+                LOG.log(level, "%s %s (%s): %s -> %s: %s", agent.agent_type, agent.host, agent_id, before.value,
+                        liveness.verdict.value, liveness.reason)
+        self._last_verdicts = {a: v.verdict for a, v in plan.verdicts.items()}
+        notes = set(plan.notes)
+        for note in sorted(notes - self._last_notes):
+            LOG.log(logging.ERROR if "DISRUPTED" in note else logging.WARNING, "%s", note)
+        for note in sorted(self._last_notes - notes):
+            LOG.info("cleared: %s", note)
+        self._last_notes = notes

@@ -1,0 +1,264 @@
+"""The daemon around the reconciler: settings -> parts, the pass loop, signals, pidfile, logging.
+
+The loop runs a pass every `check_interval` and can be woken early (an event from the bus, a test); passes never
+overlap. SIGTERM and SIGINT stop it after the changes in flight finish; SIGHUP reloads the config, and an invalid
+new config is logged and the old one kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.reconciler import PassReport, Reconciler
+from rpcdaemon.settings import ConfigError, Settings, load_settings
+from rpcdaemon.shell import systemd
+from rpcdaemon.shell.audit import AuditLog
+from rpcdaemon.shell.executor import ChangeResult, Executor
+from rpcdaemon.shell.metrics import Metrics
+from rpcdaemon.shell.neutron import NeutronClient
+from rpcdaemon.shell.status_http import StatusServer
+from rpcdaemon.status import build_status
+
+LOG = logging.getLogger("rpcdaemon")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        dead_after_s=settings.agent_down_time_s,
+        hold_down_s=settings.hold_down_s,
+        max_dead_fraction=settings.max_dead_fraction,
+        max_evacuations_per_minute=settings.max_evacuations_per_minute,
+        dhcp_agents_per_network=settings.dhcp.agents_per_network,
+        ha_replicas=settings.l3.ha_replicas,
+        manage_dhcp="DHCPAgent" in settings.plugins,
+        manage_l3="L3Agent" in settings.plugins,
+    )
+
+
+def api_timeout(settings: Settings) -> float:
+    timeouts = [p.timeout_s for name, p in (("L3Agent", settings.l3), ("DHCPAgent", settings.dhcp))
+                if name in settings.plugins]
+    return min(timeouts) if timeouts else settings.l3.timeout_s
+
+
+def build_client(settings: Settings, member: str | None = None) -> NeutronClient:
+    return NeutronClient.connect(
+        cloud=settings.cloud,
+        endpoint=settings.neutron_endpoint,
+        timeout_s=api_timeout(settings),
+        read_concurrency=min(settings.max_concurrency, 16),
+        member=member,
+    )
+
+
+def default_member_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Daemon:
+    """The pass loop. `stop` ends it; `wake()` runs a pass now instead of at the next interval."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: NeutronClient | None = None,
+        audit: AuditLog | None = None,
+        on_result: Callable[[ChangeResult], None] | None = None,
+        on_pass: Callable[[PassReport], None] | None = None,
+        member: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.member = member or default_member_id()
+        self.metrics = Metrics()
+        self.audit = audit or AuditLog(settings.audit_log)
+        self.client = client or build_client(settings, self.member)
+        self.client.observer = self.metrics.observe_api
+        self._on_result = on_result
+
+        self.executor = Executor(
+            self.client.apply_call,
+            self.audit,
+            max_concurrency=settings.max_concurrency,
+            retries=settings.api_retries,
+            dry_run=settings.dry_run,
+            member=self.member,
+            on_result=self._result,
+        )
+        self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock)
+        self.stop_event = threading.Event()
+        self._wake = threading.Event()
+        self._on_pass = on_pass
+        self.passes = 0
+        self.first_good_pass: float | None = None
+        self._watchdog_s = systemd.watchdog_interval_s()
+        self._watchdog_at = 0.0
+        self.metrics.is_leader.set(1)
+
+    def _keepalive(self) -> None:
+        """WATCHDOG=1 when due: from the loop and from progress inside a long evacuation, never from a timer."""
+        if self._watchdog_s is not None and time.monotonic() - self._watchdog_at >= self._watchdog_s:
+            self._watchdog_at = time.monotonic()
+            systemd.notify("WATCHDOG=1")
+
+    def _result(self, result: ChangeResult) -> None:
+        self._keepalive()
+        self.metrics.actions.labels(result.change.action.value, result.outcome).inc()
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def _observe_pass(self, report: PassReport) -> None:
+        self.metrics.passes.labels(report.outcome).inc()
+        self.metrics.pass_duration.observe(report.duration_s)
+        if report.plan is not None and report.snapshot is not None:
+            counts: dict[tuple[str, str], int] = {}
+            for agent_id, liveness in report.plan.verdicts.items():
+                key = (report.snapshot.agents[agent_id].agent_type, liveness.verdict.value)
+                counts[key] = counts.get(key, 0) + 1
+            self.metrics.observe_agents((t, v, n) for (t, v), n in counts.items())
+            for zone in report.plan.zones.values():
+                self.metrics.disrupted.labels(zone.agent_type, zone.availability_zone).set(int(zone.disrupted))
+
+    def ready(self) -> bool:
+        """Ready after the first pass that read the cloud."""
+        return self.first_good_pass is not None
+
+    def status_document(self) -> dict[str, Any]:
+        return build_status(self)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._wake.set()
+
+    def reload(self, path: str) -> bool:
+        """SIGHUP: take a new config if it is valid; keep the old one otherwise."""
+        try:
+            new = load_settings(path)
+        except ConfigError as exc:
+            LOG.error("config reload refused, keeping the running config:\n%s", exc)
+            return False
+        self.settings = new
+        self.reconciler.policy = policy_from(new)
+        self.executor.dry_run = new.dry_run
+        configure_levels(new)
+        LOG.info("config reloaded from %s", path)
+        return True
+
+    def run_once(self) -> PassReport:
+        """One pass with its bookkeeping (metrics, readiness, systemd status)."""
+        report = self.reconciler.run_pass(self.stop_event)
+        self.passes += 1
+        if report.error is None and self.first_good_pass is None:
+            self.first_good_pass = report.started_at
+        self._observe_pass(report)
+        systemd.notify(f"STATUS=last pass {report.outcome}, {len(report.results)} change(s)")
+        if self._on_pass is not None:
+            self._on_pass(report)
+        return report
+
+    def run(self) -> None:
+        LOG.info("rpcdaemon running: plugins %s, check every %.1fs, agents dead after %.0fs (%s)%s",
+                 " ".join(self.settings.plugins), self.settings.check_interval_s, self.settings.agent_down_time_s,
+                 self.settings.agent_down_time_origin, ", DRY RUN" if self.settings.dry_run else "")
+        systemd.notify("READY=1", "STATUS=running")
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            self._wake.clear()
+            self._keepalive()
+            try:
+                self.run_once()
+            except Exception:  # a bug in one pass must not end the daemon: log it, try again next interval
+                LOG.exception("pass failed unexpectedly")
+            remaining = self.settings.check_interval_s - (time.monotonic() - started)
+            if remaining > 0:
+                self._wake.wait(remaining)
+        systemd.notify("STOPPING=1")
+        LOG.info("rpcdaemon stopped")
+
+
+def start_status_server(daemon: Daemon) -> StatusServer | None:
+    host, port = daemon.settings.status_listen
+    if not host:
+        return None
+    token = getattr(daemon.settings, "status_token", None) or None
+    return StatusServer(host, port, daemon.status_document, daemon.metrics.render, daemon.ready, token).start()
+
+
+# --- process plumbing -------------------------------------------------------------------------------------------
+
+
+def configure_logging(settings: Settings, foreground: bool) -> None:
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if not foreground:
+        Path(settings.logfile).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(settings.logfile)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    configure_levels(settings)
+
+
+def configure_levels(settings: Settings) -> None:
+    logging.getLogger("rpcdaemon").setLevel(settings.loglevel)
+    logging.getLogger("rpcdaemon.audit").setLevel(logging.INFO)
+    for name in ("openstack", "keystoneauth", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class PidfileError(Exception):
+    pass
+
+
+def acquire_pidfile(path: str) -> None:
+    """Write our pid; refuse when a live process holds the file, replace a stale one."""
+    pidfile = Path(path)
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        other = int(pidfile.read_text().strip() or "0")
+        if other > 0 and other != os.getpid() and _process_alive(other):
+            raise PidfileError(f"{path}: held by running process {other}; is rpcdaemon already running?")
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(f"{os.getpid()}\n")
+
+
+def release_pidfile(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if int(Path(path).read_text().strip()) == os.getpid():
+            Path(path).unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def detach() -> None:
+    """Classic double fork, as the original rpcdaemon did without -d."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)

@@ -1,0 +1,348 @@
+"""rpcdaemon.conf -> one frozen Settings; every problem names the file, the section and the option.
+
+The original rpcdaemon's file is accepted unchanged. All problems are collected before failing, so an operator
+fixes a file in one round, and each says what is wrong and, for a misspelt name, what was probably meant.
+Passwords in URLs never appear in a message.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rpcdaemon.options import (
+    LOGLEVELS,
+    OPTIONS,
+    PLUGINS,
+    SECTIONS,
+    Kind,
+    Option,
+    find_option,
+    option_names,
+    render_sample_config,
+)
+
+__all__ = ["ConfigError", "Settings", "check_config", "default_settings", "load_settings", "render_sample_config"]
+
+DEFAULT_AGENT_DOWN_TIME = 75.0
+DEFAULT_HA_REPLICAS = 3
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSettings:
+    conffile: str | None = None
+    loglevel: str = "INFO"
+    timeout_s: float = 30.0
+    queue_expire_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DHCPSettings(PluginSettings):
+    agents_per_network: int | None = None
+    """None: all live DHCP agents."""
+
+
+@dataclass(frozen=True, slots=True)
+class L3Settings(PluginSettings):
+    ha_replicas: int = DEFAULT_HA_REPLICAS
+
+
+@dataclass(frozen=True, slots=True)
+class DumpSettings:
+    loglevel: str = "DEBUG"
+    queue: str = "neutron"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source: str = "<defaults>"
+    plugins: tuple[str, ...] = ("L3Agent", "DHCPAgent")
+    rpchost: str = ""
+    pidfile: str = "/var/run/rpcdaemon.pid"
+    logfile: str = "/var/log/rpcdaemon.log"
+    loglevel: str = "INFO"
+    check_interval_s: float = 5.0
+    cloud: str | None = None
+    neutron_endpoint: str | None = None
+    agent_down_time_s: float = DEFAULT_AGENT_DOWN_TIME
+    agent_down_time_origin: str = "default"
+    hold_down_s: float = 60.0
+    max_dead_fraction: float = 0.5
+    max_evacuations_per_minute: int = 10
+    max_concurrency: int = 16
+    api_retries: int = 3
+    dry_run: bool = False
+    audit_log: str | None = None
+    status_listen: tuple[str, int] = ("127.0.0.1", 8787)
+    status_token: str | None = field(default=None, repr=False)
+    coordination_url: str | None = None
+    l3: L3Settings = field(default_factory=L3Settings)
+    dhcp: DHCPSettings = field(default_factory=DHCPSettings)
+    dump: DumpSettings = field(default_factory=DumpSettings)
+
+
+DEFAULTS = Settings()
+
+
+def default_settings() -> Settings:
+    return DEFAULTS
+
+
+def redact_url(text: str) -> str:
+    """scheme://user:password@host -> scheme://user:***@host, anywhere in the text."""
+    return re.sub(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", r"\1***@", text)
+
+
+def check_config(path: str) -> list[str]:
+    try:
+        load_settings(path)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+class _Reader:
+    """Typed reads of one parsed file, recording problems instead of raising."""
+
+    def __init__(self, path: str, parser: configparser.ConfigParser) -> None:
+        self.path = path
+        self.parser = parser
+        self.problems: list[str] = []
+
+    def problem(self, section: str, name: str, message: str) -> None:
+        self.problems.append(redact_url(f"{self.path}: [{section}] {name}: {message}"))
+
+    def raw(self, section: str, name: str) -> str:
+        option = find_option(section, name)
+        assert option is not None, (section, name)
+        if self.parser.has_section(section) and self.parser.has_option(section, name):
+            return self.parser.get(section, name, raw=True).strip()
+        return option.default
+
+    def get(self, section: str, name: str) -> object:
+        option = find_option(section, name)
+        assert option is not None
+        value = self.raw(section, name)
+        try:
+            return _convert(option, value)
+        except ValueError as exc:
+            self.problem(section, name, f"{exc} (got {value!r})")
+            return _convert(option, option.default) if option.default else None
+
+
+def _number(option: Option, value: str, cast: Callable[[str], float]) -> float:
+    try:
+        number = cast(value)
+    except ValueError:
+        raise ValueError(f"must be {'an integer' if cast is int else 'a number'}") from None
+    if option.minimum is not None and number < option.minimum:
+        raise ValueError(f"must be at least {option.minimum:g}")
+    if option.maximum is not None and number > option.maximum:
+        raise ValueError(f"must be at most {option.maximum:g}")
+    return number
+
+
+def _convert(option: Option, value: str) -> object:
+    kind = option.kind
+    if value == "" and kind not in (Kind.PLUGINS,):
+        return None
+    if kind in (Kind.SECONDS, Kind.FRACTION):
+        number = _number(option, value, float)
+        if kind is Kind.FRACTION and number <= 0:
+            raise ValueError("must be more than 0")
+        return number
+    if kind is Kind.INT:
+        return int(_number(option, value, int))
+    if kind is Kind.BOOL:
+        lowered = value.lower()
+        if lowered in ("1", "yes", "true", "on"):
+            return True
+        if lowered in ("0", "no", "false", "off"):
+            return False
+        raise ValueError("must be true or false")
+    if kind is Kind.LOGLEVEL:
+        if value.upper() not in LOGLEVELS:
+            raise ValueError(f"must be one of {', '.join(LOGLEVELS)}")
+        return value.upper()
+    if kind is Kind.PLUGINS:
+        names = value.split()
+        for name in names:
+            if name not in PLUGINS:
+                raise ValueError(f"unknown plugin {name!r}{_did_you_mean(name, PLUGINS)}")
+        return tuple(dict.fromkeys(names))
+    if kind is Kind.ALL_OR_INT:
+        return None if value.lower() == "all" else int(_number(option, value, int))
+    if kind is Kind.URL:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+    if kind is Kind.HOSTPORT:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT")
+        return (host.strip("[]"), int(port))
+    if kind is Kind.FILE:
+        if not os.path.isfile(value):
+            raise ValueError(f"file {value} does not exist")
+        if not os.access(value, os.R_OK):
+            raise ValueError(f"file {value} is not readable")
+        return value
+    return value
+
+
+def _did_you_mean(name: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not close:
+        close = [c for c in choices if c.lower() == name.lower()]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_settings(path: str) -> Settings:
+    parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="DEFAULT")
+    parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: config file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc}"]) from None
+    try:
+        parser.read_string(content, source=path)
+    except configparser.Error as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError([redact_url(f"{path}: not a valid ini file: {message}")]) from None
+
+    r = _Reader(path, parser)
+    for section in parser.sections():
+        if section not in SECTIONS:
+            r.problems.append(f"{path}: [{section}]: unknown section{_did_you_mean(section, SECTIONS)}")
+            continue
+        known = option_names(section)
+        defaults = set(parser.defaults())
+        for name in parser.options(section):
+            if name not in known and name not in defaults:
+                r.problem(section, name, f"unknown option{_did_you_mean(name, known)}")
+
+    v = {(o.section, o.name): r.get(o.section, o.name) for o in OPTIONS}
+
+    def text(section: str, name: str) -> str | None:
+        value = v[(section, name)]
+        return value if isinstance(value, str) and value else None
+
+    def num(section: str, name: str, fallback: float) -> float:
+        value = v[(section, name)]
+        return float(value) if isinstance(value, (int, float)) else fallback
+
+    cloud, endpoint = text("Daemon", "cloud"), text("Daemon", "neutron_endpoint")
+    if cloud and endpoint:
+        r.problem("Daemon", "neutron_endpoint", "set either cloud or neutron_endpoint, not both")
+    loglevel = text("Daemon", "loglevel") or "INFO"
+
+    def plugin(section: str) -> PluginSettings:
+        return PluginSettings(
+            conffile=text(section, "conffile"),
+            loglevel=text(section, "loglevel") or loglevel,
+            timeout_s=num(section, "timeout", 30.0),
+            queue_expire_s=num(section, "queue_expire", 60.0),
+        )
+
+    l3_common, dhcp_common = plugin("L3Agent"), plugin("DHCPAgent")
+    neutron: list[tuple[str, str, configparser.ConfigParser]] = []
+    for section, common in (("L3Agent", l3_common), ("DHCPAgent", dhcp_common)):
+        if common.conffile is not None:
+            neutron_conf = _read_neutron_conf(common.conffile, r, section)
+            if neutron_conf is not None:
+                neutron.append((section, common.conffile, neutron_conf))
+
+    own_down_time = v[("Daemon", "agent_down_time")]
+    if isinstance(own_down_time, float):
+        down_time, origin = own_down_time, path
+    else:
+        found = _neutron_value(r, neutron, "agent_down_time", float)
+        down_time, origin = found if found is not None else (DEFAULT_AGENT_DOWN_TIME, "default")
+    ha_replicas = v[("L3Agent", "ha_replicas")]
+    if not isinstance(ha_replicas, int):
+        found = _neutron_value(r, neutron, "max_l3_agents_per_router", int)
+        ha_replicas = int(found[0]) if found is not None else DEFAULT_HA_REPLICAS
+    per_network = v[("DHCPAgent", "dhcp_agents_per_network")]
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    plugins = v[("Daemon", "plugins")]
+    listen = v[("Daemon", "status_listen")]
+    return Settings(
+        source=path,
+        plugins=plugins if isinstance(plugins, tuple) else DEFAULTS.plugins,
+        rpchost=text("Daemon", "rpchost") or "",
+        pidfile=text("Daemon", "pidfile") or DEFAULTS.pidfile,
+        logfile=text("Daemon", "logfile") or DEFAULTS.logfile,
+        loglevel=loglevel,
+        check_interval_s=num("Daemon", "check_interval", 5.0),
+        cloud=cloud,
+        neutron_endpoint=endpoint,
+        agent_down_time_s=down_time,
+        agent_down_time_origin=origin,
+        hold_down_s=num("Daemon", "hold_down", 60.0),
+        max_dead_fraction=num("Daemon", "max_dead_fraction", 0.5),
+        max_evacuations_per_minute=int(num("Daemon", "max_evacuations_per_minute", 10)),
+        max_concurrency=int(num("Daemon", "max_concurrency", 16)),
+        api_retries=int(num("Daemon", "api_retries", 3)),
+        dry_run=v[("Daemon", "dry_run")] is True,
+        audit_log=text("Daemon", "audit_log"),
+        status_listen=listen if isinstance(listen, tuple) else ("", 0),
+        status_token=text("Daemon", "status_token"),
+        coordination_url=text("Daemon", "coordination_url"),
+        l3=L3Settings(**_fields(l3_common), ha_replicas=ha_replicas),
+        dhcp=DHCPSettings(
+            **_fields(dhcp_common), agents_per_network=per_network if isinstance(per_network, int) else None
+        ),
+        dump=DumpSettings(loglevel=text("Dump", "loglevel") or "DEBUG", queue=text("Dump", "queue") or "neutron"),
+    )
+
+
+def _fields(common: PluginSettings) -> dict[str, Any]:
+    return {"conffile": common.conffile, "loglevel": common.loglevel, "timeout_s": common.timeout_s,
+            "queue_expire_s": common.queue_expire_s}
+
+
+def _read_neutron_conf(conffile: str, r: _Reader, section: str) -> configparser.ConfigParser | None:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(Path(conffile).read_text(encoding="utf-8"), source=conffile)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        message = " ".join(str(exc).split())
+        r.problem(section, "conffile", f"cannot read neutron config {conffile}: {message}")
+        return None
+    return parser
+
+
+def _neutron_value(r: _Reader, neutron: list[tuple[str, str, configparser.ConfigParser]], name: str,
+                   cast: Callable[[str], float]) -> tuple[float, str] | None:
+    for _section, path, parser in neutron:
+        value = parser.defaults().get(name)
+        if value is None or not value.strip():
+            continue
+        try:
+            number = cast(value.strip())
+        except ValueError:
+            r.problems.append(f"{path}: [DEFAULT] {name}: must be a number (got {value.strip()!r})")
+            return None
+        if number <= 0:
+            r.problems.append(f"{path}: [DEFAULT] {name}: must be more than 0 (got {value.strip()!r})")
+            return None
+        return number, path
+    return None

@@ -1,0 +1,81 @@
+"""Prometheus metrics, on a registry of rpcdaemon's own.
+
+Every outcome series exists at zero from the start (controller-runtime's habit): an alert on
+`increase(rpcdaemon_actions_total{outcome="failed"}[10m]) > 0` must see a zero before it sees a one, and a
+dashboard must not show "no data" for a daemon that simply has not failed yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from rpcdaemon.core.actions import ChangeKind
+from rpcdaemon.core.liveness import Verdict
+from rpcdaemon.model import DHCP_AGENT, L3_AGENT
+
+ACTION_OUTCOMES = ("done", "already", "conflict", "failed", "skipped", "planned")
+API_METHODS = ("GET", "POST", "DELETE")
+API_RESULTS = ("2xx", "4xx", "5xx", "error")
+PASS_OUTCOMES = ("ok", "partial", "error")
+BUS_KINDS = ("heartbeat", "notification", "other")
+MALFORMED_KINDS = ("not_json", "bad_envelope", "missing_fields", "too_large")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.actions = Counter("rpcdaemon_actions", "Changes carried out, by action and outcome",
+                               ["action", "outcome"], registry=r)
+        self.api_requests = Counter("rpcdaemon_api_requests", "Neutron API requests, by method and result",
+                                    ["method", "result"], registry=r)
+        self.api_latency = Histogram("rpcdaemon_api_latency_seconds", "Neutron API request latency",
+                                     ["method"], registry=r,
+                                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.passes = Counter("rpcdaemon_passes", "Reconcile passes, by outcome", ["outcome"], registry=r)
+        self.pass_duration = Histogram("rpcdaemon_pass_duration_seconds", "Duration of a reconcile pass",
+                                       registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.agents = Gauge("rpcdaemon_agents", "Agents by type and liveness verdict", ["agent_type", "state"],
+                            registry=r)
+        self.disrupted = Gauge("rpcdaemon_zone_disrupted",
+                               "1 while a zone's agents of one type look dead en masse and evacuation is held",
+                               ["agent_type", "zone"], registry=r)
+        self.bus_messages = Counter("rpcdaemon_bus_messages", "Bus messages received, by kind", ["kind"], registry=r)
+        self.bus_malformed = Counter("rpcdaemon_bus_malformed", "Bus messages refused as malformed, by kind",
+                                     ["kind"], registry=r)
+        self.is_leader = Gauge("rpcdaemon_acting", "1 when this replica is allowed to act", registry=r)
+        for action in ChangeKind:
+            for outcome in ACTION_OUTCOMES:
+                self.actions.labels(action.value, outcome)
+        for method in API_METHODS:
+            self.api_latency.labels(method)
+            for result in API_RESULTS:
+                self.api_requests.labels(method, result)
+        for outcome in PASS_OUTCOMES:
+            self.passes.labels(outcome)
+        for agent_type in (DHCP_AGENT, L3_AGENT):
+            for verdict in Verdict:
+                self.agents.labels(agent_type, verdict.value)
+        for kind in BUS_KINDS:
+            self.bus_messages.labels(kind)
+        for kind in MALFORMED_KINDS:
+            self.bus_malformed.labels(kind)
+
+    def observe_api(self, method: str, status: int | None, seconds: float) -> None:
+        result = "error" if status is None else f"{status // 100}xx" if 200 <= status < 600 else "error"
+        if result == "3xx":
+            result = "2xx"
+        self.api_requests.labels(method, result).inc()
+        self.api_latency.labels(method).observe(seconds)
+
+    def observe_agents(self, counts: Iterable[tuple[str, str, int]]) -> None:
+        for agent_type in (DHCP_AGENT, L3_AGENT):
+            for verdict in Verdict:
+                self.agents.labels(agent_type, verdict.value).set(0)
+        for agent_type, state, count in counts:
+            self.agents.labels(agent_type, state).set(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

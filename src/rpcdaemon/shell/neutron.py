@@ -1,0 +1,306 @@
+"""The only module that talks to the Neutron API (through openstacksdk).
+
+Reading the topology costs 4 + (number of DHCP and L3 agents) calls per pass, whatever the number of networks and
+routers: the agent list, each agent's bindings, then the network, DHCP-subnet and router lists (bindings first, so a
+binding whose resource is missing from the lists belongs to a deleted resource, never to a new one). Lists ask for
+the few fields rpcdaemon uses, follow pagination links, and are parsed from JSON directly: building openstacksdk
+resource objects for 10,000 networks would cost more CPU than the rest of the pass.
+
+Writes use the proxy's raw calls, which return the HTTP response instead of raising (openstacksdk's add/remove
+helpers return error dicts silently); every answer is classified here, once: done, already so, conflict, transient
+(retry) or failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import openstack
+import requests
+from keystoneauth1 import exceptions as ks_exceptions
+
+from rpcdaemon.core.actions import Call, Op, ResourceType
+from rpcdaemon.model import (
+    DHCP_AGENT,
+    L3_AGENT,
+    Agent,
+    AgentId,
+    AgentMode,
+    Network,
+    NetworkId,
+    Router,
+    RouterId,
+    Snapshot,
+)
+
+LOG = logging.getLogger(__name__)
+
+AGENT_FIELDS = (
+    "id", "agent_type", "host", "availability_zone", "admin_state_up", "alive",
+    "heartbeat_timestamp", "started_at", "configurations",
+)
+
+ALREADY_SO = {
+    (Op.ADD, 409, "NetworkHostedByDHCPAgent"),
+    (Op.REMOVE, 409, "NetworkNotHostedByDhcpAgent"),
+    (Op.REMOVE, 404, "NetworkNotFound"),
+    (Op.REMOVE, 404, "RouterNotFound"),
+}
+"""Answers that mean the binding already is as wanted: success for an idempotent action."""
+
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    ALREADY = "already"
+    CONFLICT = "conflict"
+    TRANSIENT = "transient"
+    FAILED = "failed"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Outcome.DONE, Outcome.ALREADY)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    outcome: Outcome
+    status: int | None
+    error_type: str | None = None
+    message: str = ""
+
+
+class NeutronReadError(Exception):
+    """Reading the topology failed: the pass is abandoned, nothing is planned from partial data."""
+
+
+class NeutronClient:
+    def __init__(
+        self,
+        conn: Any,
+        read_concurrency: int = 8,
+        member: str | None = None,
+        observer: Callable[[str, int | None, float], None] | None = None,
+    ) -> None:
+        self._conn = conn
+        self.observer = observer
+        """Called with (method, status or None, seconds) after every request: metrics."""
+        self._read_concurrency = max(1, read_concurrency)
+        self._headers = {"X-Rpcdaemon-Member": member} if member else {}
+        self._proxy: Any = None
+        self._proxy_lock = threading.Lock()
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        cloud: str | None = None,
+        endpoint: str | None = None,
+        timeout_s: float = 30.0,
+        read_concurrency: int = 8,
+        member: str | None = None,
+    ) -> NeutronClient:
+        """A client from a clouds.yaml cloud, or from a Neutron endpoint served without Keystone."""
+        if endpoint:
+            url = endpoint.rstrip("/")
+            url = url.removesuffix("/v2.0")
+            conn = openstack.connect(
+                auth_type="none", auth={"endpoint": url}, network_endpoint_override=url, api_timeout=timeout_s,
+                load_yaml_config=False, load_envvars=False,
+            )
+        else:
+            conn = openstack.connect(cloud=cloud or None, api_timeout=timeout_s)
+        return cls(conn, read_concurrency, member)
+
+    # --- reads -----------------------------------------------------------------------------------------------
+
+    def fetch_agents(self) -> dict[AgentId, Agent]:
+        rows = self._list("/agents", "agents", {"fields": list(AGENT_FIELDS)})
+        agents = (parse_agent(row) for row in rows)
+        return {a.id: a for a in agents if a is not None}
+
+    def fetch_snapshot(self, *, dhcp: bool = True, l3: bool = True) -> Snapshot:
+        agents = self.fetch_agents()
+        dhcp_ids = sorted(a.id for a in agents.values() if a.agent_type == DHCP_AGENT) if dhcp else []
+        l3_ids = sorted(a.id for a in agents.values() if a.agent_type == L3_AGENT) if l3 else []
+        jobs = [("dhcp", a) for a in dhcp_ids] + [("l3", a) for a in l3_ids]
+        with ThreadPoolExecutor(max_workers=self._read_concurrency, thread_name_prefix="fetch") as pool:
+            results = list(pool.map(lambda job: self._fetch_bindings(*job), jobs))
+        dhcp_bindings: dict[AgentId, frozenset[NetworkId]] = {}
+        l3_bindings: dict[AgentId, frozenset[RouterId]] = {}
+        for (kind, agent_id), ids in zip(jobs, results, strict=True):
+            if kind == "dhcp":
+                dhcp_bindings[agent_id] = frozenset(NetworkId(i) for i in ids)
+            else:
+                l3_bindings[agent_id] = frozenset(RouterId(i) for i in ids)
+        networks: dict[NetworkId, Network] = {}
+        if dhcp:
+            with_dhcp = {
+                str(row["network_id"])
+                for row in self._list("/subnets", "subnets", {"enable_dhcp": "True", "fields": ["network_id"]})
+                if isinstance(row.get("network_id"), str)
+            }
+            for row in self._list("/networks", "networks", {"fields": ["id", "availability_zone_hints"]}):
+                net_id = row.get("id")
+                if isinstance(net_id, str):
+                    networks[NetworkId(net_id)] = Network(
+                        NetworkId(net_id), net_id in with_dhcp, _strings(row.get("availability_zone_hints"))
+                    )
+        routers: dict[RouterId, Router] = {}
+        if l3:
+            fields = ["id", "ha", "distributed", "availability_zone_hints"]
+            for row in self._list("/routers", "routers", {"fields": fields}):
+                router_id = row.get("id")
+                if isinstance(router_id, str):
+                    routers[RouterId(router_id)] = Router(
+                        RouterId(router_id), row.get("ha") is True, row.get("distributed") is True,
+                        _strings(row.get("availability_zone_hints")),
+                    )
+        return Snapshot(
+            agents=agents,
+            networks=networks,
+            routers=routers,
+            dhcp_bindings=dhcp_bindings if dhcp else None,
+            l3_bindings=l3_bindings if l3 else None,
+        )
+
+    def _fetch_bindings(self, kind: str, agent_id: AgentId) -> list[str]:
+        path, key = (
+            (f"/agents/{agent_id}/dhcp-networks", "networks")
+            if kind == "dhcp"
+            else (f"/agents/{agent_id}/l3-routers", "routers")
+        )
+        return [str(row["id"]) for row in self._list(path, key, {"fields": ["id"]}) if isinstance(row.get("id"), str)]
+
+    def _list(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every row of a list, following `<key>_links` next pages."""
+        query: dict[str, Any] = dict(params)
+        for _page in range(100_000):
+            response = self._request("GET", path, params=query)
+            if response.status_code != 200:
+                raise NeutronReadError(f"GET {path}: HTTP {response.status_code} {_error(response)[1]}")
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise NeutronReadError(f"GET {path}: answer is not JSON") from exc
+            rows = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise NeutronReadError(f"GET {path}: answer has no '{key}' list")
+            yield from (row for row in rows if isinstance(row, dict))
+            next_query = _next_page(body.get(f"{key}_links"))
+            if next_query is None:
+                return
+            query = next_query
+        raise NeutronReadError(f"GET {path}: pagination does not end")
+
+    def _network(self) -> Any:
+        """openstacksdk builds the proxy (and discovers the API version) on first use: do that once, locked."""
+        with self._proxy_lock:
+            if self._proxy is None:
+                self._proxy = self._conn.network
+            return self._proxy
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response: requests.Response = getattr(self._network(), method.lower())(
+                path, headers=self._headers, **kwargs
+            )
+            status = response.status_code
+        except (ks_exceptions.ClientException, requests.RequestException, OSError) as exc:
+            raise NeutronReadError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if self.observer is not None:
+                self.observer(method, status, time.perf_counter() - started)
+        return response
+
+    # --- writes ----------------------------------------------------------------------------------------------
+
+    def apply_call(self, call: Call) -> CallResult:
+        """Carry out one scheduling call and classify Neutron's answer; never raises for an API error."""
+        if call.resource_type is ResourceType.NETWORK:
+            collection, body_key = "dhcp-networks", "network_id"
+        else:
+            collection, body_key = "l3-routers", "router_id"
+        try:
+            if call.op is Op.ADD:
+                response = self._request(
+                    "POST", f"/agents/{call.agent_id}/{collection}", json={body_key: call.resource_id}
+                )
+            else:
+                response = self._request("DELETE", f"/agents/{call.agent_id}/{collection}/{call.resource_id}")
+        except NeutronReadError as exc:
+            return CallResult(Outcome.TRANSIENT, None, "ConnectionError", str(exc))
+        return classify(call.op, response.status_code, *_error(response))
+
+
+def classify(op: Op, status: int, error_type: str | None, message: str) -> CallResult:
+    if 200 <= status < 300:
+        return CallResult(Outcome.DONE, status)
+    if (op, status, error_type) in ALREADY_SO:
+        return CallResult(Outcome.ALREADY, status, error_type, message)
+    if status == 409:
+        return CallResult(Outcome.CONFLICT, status, error_type, message)
+    if status in TRANSIENT_STATUS:
+        return CallResult(Outcome.TRANSIENT, status, error_type, message)
+    return CallResult(Outcome.FAILED, status, error_type, message)
+
+
+def parse_agent(row: Mapping[str, Any]) -> Agent | None:
+    """An Agent from an API row; None (and a warning) for a row rpcdaemon cannot trust."""
+    agent_id, agent_type, host = row.get("id"), row.get("agent_type"), row.get("host")
+    if not (isinstance(agent_id, str) and isinstance(agent_type, str) and isinstance(host, str)):
+        LOG.warning("ignoring an agent row without id, agent_type and host: %r", sorted(row)[:10])
+        return None
+    config = row.get("configurations")
+    mode = AgentMode.parse(config.get("agent_mode") if isinstance(config, dict) else None)
+    zone = row.get("availability_zone")
+    return Agent(
+        id=AgentId(agent_id),
+        agent_type=agent_type,
+        host=host,
+        availability_zone=zone if isinstance(zone, str) and zone else None,
+        admin_state_up=row.get("admin_state_up") is not False,
+        alive=row.get("alive") is True,
+        heartbeat=_str_or_none(row.get("heartbeat_timestamp")),
+        started_at=_str_or_none(row.get("started_at")),
+        agent_mode=mode,
+    )
+
+
+def _error(response: requests.Response) -> tuple[str | None, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("NeutronError"), dict):
+        err = body["NeutronError"]
+        return _str_or_none(err.get("type")), str(err.get("message", ""))[:500]
+    return None, ""
+
+
+def _next_page(links: object) -> dict[str, Any] | None:
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("rel") == "next" and isinstance(link.get("href"), str):
+            return {k: v if len(v) > 1 else v[0] for k, v in parse_qs(urlsplit(link["href"]).query).items()}
+    return None
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
