@@ -19,8 +19,10 @@ from dataclasses import replace
 from types import FrameType
 from typing import TextIO
 
+from rpcdaemon.core.plan import Plan
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
+from rpcdaemon.model import Snapshot
 from rpcdaemon.runner import LOG_FORMAT, Daemon
 from rpcdaemon.settings import default_settings
 from rpcdaemon.shell.executor import ChangeResult
@@ -76,10 +78,28 @@ def main(argv: Sequence[str]) -> int:
             story.say(f"  {c.action.value:<16} {c.resource_type.value} {c.resource_id[:8]}  {src:>7} -> {dst:<7}"
                       f" {result.outcome} ({result.duration_s * 1000:.0f} ms)")
 
+        seen: dict[str, str] = {}
+        notes: set[str] = set()
+
+        def on_plan(plan: Plan, snapshot: Snapshot) -> None:
+            for agent_id, verdict in plan.verdicts.items():
+                before = seen.get(agent_id)
+                seen[agent_id] = verdict.verdict.value
+                if before is not None and before != verdict.verdict.value:
+                    agent = snapshot.agents[agent_id]
+                    story.say(f"rpcdaemon: {agent.agent_type} {agent.host} {before} -> {verdict.verdict.value}: "
+                              f"{verdict.reason}")
+            for note in sorted(set(plan.notes) - notes):
+                story.say(f"rpcdaemon HOLDS: {note}")
+            notes.clear()
+            notes.update(plan.notes)
+
         daemon = Daemon(settings, on_result=on_result)
+        daemon.reconciler.on_plan = on_plan
         story.say(f"emulated Neutron on {server.url}: 3 DHCP agents, 3 L3 agents, {opts.networks} networks, "
                   f"{opts.routers} routers; agent_down_time {opts.agent_down_time:.0f}s")
         story.say("rpcdaemon started: watching liveness (no agent can be judged dead before one agent_down_time)")
+        story.say("first pass: every DHCP network goes onto every live DHCP agent (dhcp_agents_per_network = all)")
         runner = threading.Thread(target=daemon.run, name="daemon", daemon=True)
         runner.start()
         _watch(cloud, story, opts, stop)
@@ -111,7 +131,7 @@ def _watch(cloud: Cloud, story: Story, opts: argparse.Namespace, stop: threading
                 reported.add(agent_id)
                 what = "routers" if kind == "L3 agent" else "networks"
                 story.say(f"REPAIRED: every {what[:-1]} of {kind} {host} is served by a live agent, "
-                          f"{time.monotonic() - died_at:.1f}s after its last heartbeat")
+                          f"{time.monotonic() - died_at:.1f}s after it was stopped")
         stop.wait(0.2)
 
 

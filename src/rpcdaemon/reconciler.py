@@ -61,6 +61,8 @@ class Reconciler:
         self._last_verdicts: dict[AgentId, Verdict] = {}
         self._last_notes: set[str] = set()
         self.last_report: PassReport | None = None
+        self.on_plan: Callable[[Plan, Snapshot], None] | None = None
+        """Called with each plan before it is carried out (the demo narrates with it)."""
 
     def run_pass(self, stop: threading.Event | None = None) -> PassReport:
         wall, started = self._wall_clock(), self._clock()
@@ -73,6 +75,8 @@ class Reconciler:
             return report
         plan, self.state = make_plan(snapshot, self.state, self._clock(), self.policy)
         self._log_transitions(plan, snapshot)
+        if self.on_plan is not None:
+            self.on_plan(plan, snapshot)
         hosts = {a.id: a.host for a in snapshot.agents.values()}
         results = self.executor.run(plan.changes, hosts, stop)
         report = PassReport(wall, self._clock() - started, snapshot, plan, results)
