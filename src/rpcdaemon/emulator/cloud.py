@@ -94,6 +94,7 @@ class Cloud:
         self._log: list[Call] = []
         self._faults: list[Fault] = []
         self._races: dict[str, str] = {}
+        self._net_subnets: dict[str, set[str]] = {}
 
     # --- building -----------------------------------------------------------------------------------------
 
@@ -119,20 +120,31 @@ class Cloud:
             self._add_subnet(net_id, dhcp)
             return net_id
 
+    def subnets_of(self, net_id: str) -> list[str]:
+        return list(self._net_subnets.get(net_id, ()))
+
+    def remove_subnet(self, subnet_id: str) -> bool:
+        subnet = self.subnets.pop(subnet_id, None)
+        if subnet is None:
+            return False
+        self._net_subnets.get(subnet["network_id"], set()).discard(subnet_id)
+        return True
+
     def _add_subnet(self, net_id: str, enable_dhcp: bool, cidr: str | None = None) -> str:
         subnet_id = self.new_id()
         index = len(self.subnets)
         self.subnets[subnet_id] = {"network_id": net_id, "enable_dhcp": enable_dhcp, "ip_version": 4,
                                    "cidr": cidr or f"10.{index // 256 % 256}.{index % 256}.0/24", "name": "",
                                    "revision_number": 1}
+        self._net_subnets.setdefault(net_id, set()).add(subnet_id)
         return subnet_id
 
     def delete_network(self, net_id: str) -> None:
         with self.lock:
             if self.networks.pop(net_id, None) is None:
                 raise ApiError(404, "NetworkNotFound", f"Network {net_id} could not be found.")
-            for subnet_id in [s for s, v in self.subnets.items() if v["network_id"] == net_id]:
-                del self.subnets[subnet_id]
+            for subnet_id in self.subnets_of(net_id):
+                self.remove_subnet(subnet_id)
             for nets in self.dhcp.values():
                 nets.discard(net_id)
 

@@ -72,7 +72,7 @@ def _page(req: Request, key: str, path: str, rows: list[dict[str, Any]]) -> dict
 def _network_row(cloud: Cloud, net_id: str) -> dict[str, Any]:
     net = cloud.networks[net_id]
     return {"id": net_id, "name": net["name"], "status": "ACTIVE", "admin_state_up": True,
-            "subnets": sorted(s for s, v in cloud.subnets.items() if v["network_id"] == net_id),
+            "subnets": sorted(cloud.subnets_of(net_id)),
             "availability_zone_hints": net["availability_zone_hints"], "availability_zones": ["nova"],
             "revision_number": net["revision_number"], "project_id": "admin", "shared": False,
             "router:external": False}
@@ -166,7 +166,7 @@ def create_subnet(req: Request) -> tuple[int, Any]:
 
 def delete_subnet(req: Request) -> tuple[int, Any]:
     with req.cloud.lock:
-        if req.cloud.subnets.pop(req.ids[0], None) is None:
+        if not req.cloud.remove_subnet(req.ids[0]):
             raise ApiError(404, "SubnetNotFound", f"Subnet {req.ids[0]} could not be found.")
     return 204, None
 
