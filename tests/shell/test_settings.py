@@ -1,0 +1,141 @@
+"""rpcdaemon.conf: the original format loads unchanged; every problem names file, section and option."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rpcdaemon.options import render_sample_config
+from rpcdaemon.settings import ConfigError, check_config, default_settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ORIGINAL = """[Daemon]
+plugins = L3Agent DHCPAgent
+rpchost = 10.0.0.1
+pidfile = /var/run/rpcdaemon.pid
+logfile = /var/log/rpcdaemon.log
+loglevel = DEBUG
+check_interval = 1
+
+[L3Agent]
+conffile = {neutron}
+loglevel = DEBUG
+timeout = 120
+queue_expire = 60
+
+[DHCPAgent]
+conffile = {neutron}
+loglevel = DEBUG
+timeout = 120
+queue_expire = 60
+
+[Dump]
+loglevel = DEBUG
+queue = neutron
+"""
+
+
+@pytest.fixture
+def neutron_conf(tmp_path: Path) -> Path:
+    path = tmp_path / "neutron.conf"
+    path.write_text("[DEFAULT]\nagent_down_time = 40\nmax_l3_agents_per_router = 2\n[database]\nconnection = x\n")
+    return path
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "rpcdaemon.conf"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_original_file_loads_unchanged(tmp_path: Path, neutron_conf: Path) -> None:
+    s = load_settings(write(tmp_path, ORIGINAL.format(neutron=neutron_conf)))
+    assert s.plugins == ("L3Agent", "DHCPAgent")
+    assert s.rpchost == "10.0.0.1" and s.check_interval_s == 1.0 and s.loglevel == "DEBUG"
+    assert s.l3.timeout_s == 120 and s.dhcp.queue_expire_s == 60 and s.dump.queue == "neutron"
+    assert s.agent_down_time_s == 40 and s.agent_down_time_origin == str(neutron_conf)
+    assert s.l3.ha_replicas == 2
+    assert s.dhcp.agents_per_network is None  # 'all': the original behaviour
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "[Daemon]\n"))
+    assert s.agent_down_time_s == 75 and s.agent_down_time_origin == "default"
+    assert s.max_dead_fraction == 0.5 and not s.dry_run and s.status_listen == ("127.0.0.1", 8787)
+    assert s.plugins == default_settings().plugins
+
+
+def test_own_agent_down_time_wins(tmp_path: Path, neutron_conf: Path) -> None:
+    s = load_settings(write(tmp_path, f"[Daemon]\nagent_down_time = 9\n[L3Agent]\nconffile = {neutron_conf}\n"))
+    assert s.agent_down_time_s == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[Daemon]\nplugins = L3agent\n", "[Daemon] plugins: unknown plugin 'L3agent' (did you mean 'L3Agent'?)"),
+        ("[Daemon]\ncheck_interval = soon\n", "[Daemon] check_interval: must be a number"),
+        ("[Daemon]\ncheck_interval = 0\n", "[Daemon] check_interval: must be at least"),
+        ("[Daemon]\ndry_run = perhaps\n", "[Daemon] dry_run: must be true or false"),
+        ("[Daemon]\nloglevel = LOUD\n", "[Daemon] loglevel: must be one of"),
+        ("[Daemon]\nchek_interval = 5\n", "[Daemon] chek_interval: unknown option (did you mean 'check_interval'?)"),
+        ("[L3Agent]\nconffile = /nonexistent/neutron.conf\n", "[L3Agent] conffile: file /nonexistent/neutron.conf"),
+        ("[DHCPAgent]\ndhcp_agents_per_network = some\n", "[DHCPAgent] dhcp_agents_per_network: must be an integer"),
+        ("[Daemon]\nstatus_listen = nowhere\n", "[Daemon] status_listen: must be HOST:PORT"),
+        ("[Daemon]\nneutron_endpoint = ftp://x\n", "[Daemon] neutron_endpoint: must be an http:// or https:// URL"),
+        ("[Daemon]\ncloud = a\nneutron_endpoint = http://h:9696\n", "[Daemon] neutron_endpoint: set either"),
+        ("[L3agent]\n", "[L3agent]: unknown section (did you mean 'L3Agent'?)"),
+    ],
+)
+def test_each_problem_names_file_section_and_option(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    problems = check_config(path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}: ") and expected in problems[0], problems[0]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "[Daemon]\nplugins = Nope\ncheck_interval = -1\nfoo = 1\n[L3Agent]\ntimeout = x\n")
+    assert len(check_config(path)) == 4
+
+
+def test_missing_and_unparsable_files(tmp_path: Path) -> None:
+    assert check_config(str(tmp_path / "none.conf")) == [f"{tmp_path / 'none.conf'}: config file not found"]
+    problems = check_config(write(tmp_path, "no section header\n"))
+    assert len(problems) == 1 and "not a valid ini file" in problems[0]
+
+
+def test_bad_neutron_conf_value_names_that_file(tmp_path: Path) -> None:
+    neutron = tmp_path / "neutron.conf"
+    neutron.write_text("[DEFAULT]\nagent_down_time = soon\n")
+    problems = check_config(write(tmp_path, f"[L3Agent]\nconffile = {neutron}\n"))
+    assert problems == [f"{neutron}: [DEFAULT] agent_down_time: must be a number (got 'soon')"]
+
+
+def test_passwords_never_appear_in_messages(tmp_path: Path) -> None:
+    problems = check_config(write(tmp_path, "[Daemon]\nneutron_endpoint = ftp://admin:hunter2@h/\n"))
+    assert problems and all("hunter2" not in p for p in problems)
+
+
+def test_the_sample_config_is_generated_from_the_options_and_loads() -> None:
+    sample = ROOT / "etc" / "rpcdaemon.conf.sample"
+    assert sample.read_text() == render_sample_config(), "run: rpcdaemon sample-config > etc/rpcdaemon.conf.sample"
+    assert check_config(str(sample)) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_is_a_config_error_or_settings(text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False, encoding="utf-8") as handle:
+        handle.write(text)
+    try:
+        load_settings(handle.name)
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith(handle.name) for p in exc.problems)
+    finally:
+        Path(handle.name).unlink()
