@@ -84,8 +84,7 @@ def daemon_main(argv: Sequence[str]) -> int:
 
     if not opts.foreground:
         try:
-            runner.acquire_pidfile(settings.pidfile)  # checked before detaching, so the error reaches the terminal
-            runner.release_pidfile(settings.pidfile)
+            runner.check_pidfile(settings.pidfile)  # before detaching, so the error reaches the terminal
         except (runner.PidfileError, OSError) as exc:
             print(f"rpcdaemon: {exc}", file=sys.stderr)
             return 1

@@ -61,6 +61,8 @@ class Reconciler:
         self._last_verdicts: dict[AgentId, Verdict] = {}
         self._last_notes: set[str] = set()
         self.last_report: PassReport | None = None
+        self._last_error: str | None = None
+        self._last_error_at = 0.0
         self.on_plan: Callable[[Plan, Snapshot], None] | None = None
         """Called with each plan before it is carried out (the demo narrates with it)."""
 
@@ -69,10 +71,16 @@ class Reconciler:
         try:
             snapshot = self.client.fetch_snapshot(dhcp=self.policy.manage_dhcp, l3=self.policy.manage_l3)
         except NeutronReadError as exc:
-            LOG.error("cannot read the cloud, nothing done this pass: %s", exc)
+            now = self._clock()
+            if str(exc) != self._last_error or now - self._last_error_at >= 60:
+                LOG.error("cannot read the cloud, nothing done this pass: %s", exc)
+                self._last_error, self._last_error_at = str(exc), now
             report = PassReport(wall, self._clock() - started, error=str(exc))
             self.last_report = report
             return report
+        if self._last_error is not None:
+            LOG.info("the cloud is readable again")
+            self._last_error = None
         plan, self.state = make_plan(snapshot, self.state, self._clock(), self.policy)
         self._log_transitions(plan, snapshot)
         if self.on_plan is not None:

@@ -227,13 +227,18 @@ class PidfileError(Exception):
     pass
 
 
-def acquire_pidfile(path: str) -> None:
-    """Write our pid; refuse when a live process holds the file, replace a stale one."""
-    pidfile = Path(path)
+def check_pidfile(path: str) -> None:
+    """Refuse when a live process other than us holds the pidfile (a stale one is fine: it gets replaced)."""
     with contextlib.suppress(FileNotFoundError, ValueError):
-        other = int(pidfile.read_text().strip() or "0")
+        other = int(Path(path).read_text().strip() or "0")
         if other > 0 and other != os.getpid() and _process_alive(other):
             raise PidfileError(f"{path}: held by running process {other}; is rpcdaemon already running?")
+
+
+def acquire_pidfile(path: str) -> None:
+    """Write our pid; refuse when a live process holds the file, replace a stale one."""
+    check_pidfile(path)
+    pidfile = Path(path)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(f"{os.getpid()}\n")
 

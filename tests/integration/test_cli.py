@@ -27,7 +27,8 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def write_config(path: Path, endpoint: str, extra: str = "") -> Path:
     path.write_text(
         "[Daemon]\nplugins = L3Agent DHCPAgent\n"
-        f"neutron_endpoint = {endpoint}\ncheck_interval = 0.5\nagent_down_time = 2\nhold_down = 5\n{extra}\n"
+        f"neutron_endpoint = {endpoint}\ncheck_interval = 0.5\nagent_down_time = 2\nhold_down = 5\n"
+        f"status_listen = 127.0.0.1:0\n{extra}\n"
         "[L3Agent]\ntimeout = 5\n[DHCPAgent]\ntimeout = 5\n"
     )
     return path

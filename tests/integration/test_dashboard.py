@@ -1,0 +1,101 @@
+"""The dashboard in real headless Chromium (Debian's package): dead agents marked, actions listed, no secrets.
+
+Chromium runs with --dump-dom after a virtual-time budget, so the page's own JavaScript has fetched /status and
+drawn it; a screenshot is kept in artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from emulated import DOWN_TIME, VirtualClock
+
+from rpcdaemon.emulator.cloud import Cloud
+from rpcdaemon.emulator.server import serve
+from rpcdaemon.model import L3_AGENT
+from rpcdaemon.runner import Daemon, start_status_server
+from rpcdaemon.settings import default_settings
+from rpcdaemon.shell.status_http import StatusServer
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--virtual-time-budget=4000", "--run-all-compositor-stages-before-draw"]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("chromium is not installed: ./dev test installs Debian's chromium package")
+    return path
+
+
+def browse(url: str, *extra: str) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+                                capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture
+def dashboard() -> Iterator[tuple[StatusServer, Cloud, str]]:
+    clock = VirtualClock()
+    cloud = Cloud.build(l3_agents=3, routers=6, dhcp_agents=2, networks=3, agent_down_time=DOWN_TIME, clock=clock,
+                        seed=12)
+    with serve(cloud) as emulator:
+        settings = replace(default_settings(), neutron_endpoint=emulator.url, agent_down_time_s=DOWN_TIME,
+                           status_listen=("127.0.0.1", 0), rpchost="amqp://rpc:hunter22@127.0.0.1//")
+        daemon = Daemon(settings, clock=clock, member="dash-1")
+        server = start_status_server(daemon)
+        assert server is not None
+
+        def step(seconds: float) -> None:
+            while seconds > 0:
+                clock.advance(5)
+                daemon.run_once()
+                seconds -= 5
+
+        step(DOWN_TIME + 5)
+        victim = next(a for a in cloud.stats()["agents"] if a["agent_type"] == L3_AGENT)
+        cloud.set_agent_down(victim["id"])
+        step(DOWN_TIME + 5)
+        try:
+            yield server, cloud, victim["host"]
+        finally:
+            server.stop()
+
+
+def test_dashboard_marks_dead_agents_and_lists_actions(dashboard: tuple[StatusServer, Cloud, str]) -> None:
+    server, _cloud, victim_host = dashboard
+    dom = browse(server.url + "/", "--dump-dom")
+    assert 'data-loaded="1"' in dom, dom[:500]
+    assert 'data-verdict="dead"' in dom
+    assert dom.count('class="agent dead"') == 1
+    assert dom.count('class="action"') >= 2 and "move_router" in dom
+    assert victim_host in dom and "dash-1" in dom
+    assert "hunter22" not in dom
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    browse(server.url + "/", f"--screenshot={shot}", "--window-size=1280,900")
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_dashboard_shows_the_disruption_banner() -> None:
+    status = {"version": "x", "member": "m", "role": "standalone", "dry_run": False, "last_pass": None,
+              "warming_up": False, "members": [{"id": "m", "role": "standalone"}], "notes": ["held"],
+              "zones": [{"agent_type": "L3 agent", "zone": "nova", "total": 6, "dead": 4, "disrupted": True}],
+              "agents": [], "recent_actions": []}
+    server = StatusServer("127.0.0.1", 0, lambda: status, lambda: b"", lambda: True).start()
+    try:
+        dom = browse(server.url + "/", "--dump-dom")
+    finally:
+        server.stop()
+    assert 'id="banner" data-testid="disruption-banner" class="on"' in dom
+    assert "DISRUPTION: evacuation held in L3 agent/nova (4 of 6 dead)" in dom
