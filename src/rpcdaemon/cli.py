@@ -4,6 +4,7 @@
     rpcdaemon check-config -c FILE           exit 0 when valid, else 2 and one line per problem
     rpcdaemon plan -c FILE [--json]          one read of the cloud: what the daemon would do now, and why
     rpcdaemon status [--url URL] [--json]    what a running daemon sees and did (reads its /status)
+    rpcdaemon dump [-c FILE] [--queue X] [--key K ...] [--match F=GLOB ...] [--json]   bus traffic, redacted
     rpcdaemon emulator --listen HOST:PORT    an emulated Neutron API (demo, tests, benchmarks)
     rpcdaemon demo [--duration S]            the whole story on an emulated cloud, live in the terminal
     rpcdaemon sample-config                  the sample config, generated from the option definitions
@@ -25,7 +26,7 @@ from types import FrameType
 from rpcdaemon import __version__
 
 DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
-SUBCOMMANDS = ("check-config", "plan", "status", "emulator", "demo", "sample-config")
+SUBCOMMANDS = ("check-config", "plan", "status", "dump", "emulator", "demo", "sample-config")
 EXIT_CONFIG = 2
 
 
@@ -41,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rpcdaemon.status_cli import main as status_main
 
             return status_main(rest)
+        if command == "dump":
+            from rpcdaemon.bus.dump import main as dump_main
+
+            return dump_main(rest)
         if command == "emulator":
             from rpcdaemon.emulator.main import main as emulator_main
 

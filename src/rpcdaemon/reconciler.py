@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from rpcdaemon.core.liveness import Verdict
@@ -63,6 +63,8 @@ class Reconciler:
         self.last_report: PassReport | None = None
         self._last_error: str | None = None
         self._last_error_at = 0.0
+        self.heard: Callable[[Snapshot], Mapping[AgentId, float] | None] | None = None
+        """When the bus is listened to: last-heard times of agents (rpcdaemon's clock), a second liveness signal."""
         self.on_plan: Callable[[Plan, Snapshot], None] | None = None
         """Called with each plan before it is carried out (the demo narrates with it)."""
 
@@ -81,7 +83,8 @@ class Reconciler:
         if self._last_error is not None:
             LOG.info("the cloud is readable again")
             self._last_error = None
-        plan, self.state = make_plan(snapshot, self.state, self._clock(), self.policy)
+        heard = self.heard(snapshot) if self.heard is not None else None
+        plan, self.state = make_plan(snapshot, self.state, self._clock(), self.policy, heard)
         self._log_transitions(plan, snapshot)
         if self.on_plan is not None:
             self.on_plan(plan, snapshot)

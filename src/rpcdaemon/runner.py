@@ -19,13 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rpcdaemon.bus.dump import format_line
+from rpcdaemon.bus.envelope import BusMessage
+from rpcdaemon.bus.listener import BusListener
+from rpcdaemon.bus.urls import broker_urls
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
 from rpcdaemon.settings import ConfigError, Settings, load_settings
 from rpcdaemon.shell import systemd
 from rpcdaemon.shell.audit import AuditLog
+from rpcdaemon.shell.bus_watch import BusWatch
 from rpcdaemon.shell.executor import ChangeResult, Executor
-from rpcdaemon.shell.metrics import Metrics
+from rpcdaemon.shell.metrics import BUS_KINDS, Metrics
 from rpcdaemon.shell.neutron import NeutronClient
 from rpcdaemon.shell.status_http import StatusServer
 from rpcdaemon.status import build_status
@@ -98,6 +103,11 @@ class Daemon:
             on_result=self._result,
         )
         self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock)
+        self._clock = clock
+        self.bus = BusWatch(clock, self.wake)
+        self.listeners: list[BusListener] = []
+        if settings.rpchost:
+            self.reconciler.heard = lambda snap: self.bus.heard_for(snap, self.reconciler.policy.dead_after_s)
         self.stop_event = threading.Event()
         self._wake = threading.Event()
         self._on_pass = on_pass
@@ -141,6 +151,45 @@ class Daemon:
     def wake(self) -> None:
         self._wake.set()
 
+    def start_bus(self) -> None:
+        """Listen to the bus (when rpchost is set); the Dump plugin logs what crosses its exchange at DEBUG."""
+        if not self.settings.rpchost:
+            return
+        urls = broker_urls(self.settings.rpchost)
+        expire = min(self.settings.l3.queue_expire_s, self.settings.dhcp.queue_expire_s)
+
+        def on_message(message: BusMessage) -> None:
+            self.metrics.bus_messages.labels(message.kind if message.kind in BUS_KINDS else "other").inc()
+            self.bus.on_message(message)
+
+        def on_malformed(kind: str, _why: str) -> None:
+            self.metrics.bus_malformed.labels(kind).inc()
+
+        listener = BusListener(urls, f"rpcdaemon-{self.member}", on_message, on_malformed=on_malformed,
+                               on_connected=self.bus.connected, on_disconnected=self.bus.disconnected,
+                               queue_expire_s=expire)
+        self.listeners.append(listener.start())
+        if "Dump" in self.settings.plugins:
+            dump_log = logging.getLogger("rpcdaemon.dump")
+            dump_log.setLevel(self.settings.dump.loglevel)
+            self.listeners.append(BusListener(
+                urls, f"rpcdaemon-{self.member}-dump", lambda m: dump_log.debug("%s", format_line(m)),
+                bindings={"#": "dump"}, exchange=self.settings.dump.queue, queue_expire_s=expire,
+            ).start())
+
+    def stop_bus(self) -> None:
+        for listener in self.listeners:
+            listener.stop()
+        self.listeners.clear()
+
+    def _next_wait(self, started: float) -> float:
+        """Until the next periodic pass, or sooner when a heard agent is about to fall silent for a dead period."""
+        remaining = self.settings.check_interval_s - (time.monotonic() - started)
+        expiry = self.bus.next_expiry(self.reconciler.policy.dead_after_s)
+        if expiry is not None:
+            remaining = min(remaining, expiry - self._clock() + 0.05)
+        return remaining
+
     def stop(self) -> None:
         self.stop_event.set()
         self._wake.set()
@@ -175,6 +224,10 @@ class Daemon:
         LOG.info("rpcdaemon running: plugins %s, check every %.1fs, agents dead after %.0fs (%s)%s",
                  " ".join(self.settings.plugins), self.settings.check_interval_s, self.settings.agent_down_time_s,
                  self.settings.agent_down_time_origin, ", DRY RUN" if self.settings.dry_run else "")
+        try:
+            self.start_bus()
+        except ValueError as exc:
+            LOG.error("bus not used: %s", exc)
         systemd.notify("READY=1", "STATUS=running")
         while not self.stop_event.is_set():
             started = time.monotonic()
@@ -184,10 +237,11 @@ class Daemon:
                 self.run_once()
             except Exception:  # a bug in one pass must not end the daemon: log it, try again next interval
                 LOG.exception("pass failed unexpectedly")
-            remaining = self.settings.check_interval_s - (time.monotonic() - started)
+            remaining = self._next_wait(started)
             if remaining > 0:
                 self._wake.wait(remaining)
         systemd.notify("STOPPING=1")
+        self.stop_bus()
         LOG.info("rpcdaemon stopped")
 
 

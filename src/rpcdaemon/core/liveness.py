@@ -113,24 +113,29 @@ def observation_gap_too_long(observed_at: float | None, now: float, policy: Poli
 
 
 def judge(agent: Agent, obs: Observation, now: float, policy: Policy) -> AgentLiveness:
-    """The verdict for one agent from its observation: DEAD only when both signals agree."""
-    last_sign = obs.changed_at if obs.heard_at is None else max(obs.changed_at, obs.heard_at)
-    silent_s = max(0.0, now - last_sign)
-    silent = silent_s >= policy.dead_after_s
-    if silent and not agent.alive:
-        verdict, reason = Verdict.DEAD, f"API says alive=false and no heartbeat seen for {silent_s:.0f}s"
-    elif silent:
-        verdict, reason = (
-            Verdict.SUSPECT,
-            f"no heartbeat seen for {silent_s:.0f}s but the API says alive=true: holding",
-        )
-    elif not agent.alive:
-        verdict, reason = (
-            Verdict.SUSPECT,
-            f"API says alive=false but a heartbeat was seen {silent_s:.0f}s ago: holding",
-        )
-    else:
+    """The verdict for one agent: DEAD only when every signal agrees, SUSPECT when they disagree.
+
+    Signals: the API's `alive`; whether rpcdaemon saw the API's heartbeat token change within dead_after_s; and,
+    when the bus is heard, whether a heartbeat crossed the bus within dead_after_s.
+    """
+    api_silent_s = max(0.0, now - obs.changed_at)
+    api_silent = api_silent_s >= policy.dead_after_s
+    dead_signs = [not agent.alive, api_silent]
+    parts = [f"API says alive={'true' if agent.alive else 'false'}",
+             f"its heartbeat {'unchanged' if api_silent else 'changed'} {api_silent_s:.0f}s"]
+    silent_s = api_silent_s
+    if obs.heard_at is not None:
+        bus_silent_s = max(0.0, now - obs.heard_at)
+        dead_signs.append(bus_silent_s >= policy.dead_after_s)
+        parts.append(f"last heard on the bus {bus_silent_s:.0f}s ago")
+        silent_s = min(silent_s, bus_silent_s)
+    if all(dead_signs):
+        verdict = Verdict.DEAD
+        reason = f"{parts[0]}, no heartbeat seen for {silent_s:.0f}s"
+    elif not any(dead_signs):
         verdict, reason = Verdict.ALIVE, f"heartbeat seen {silent_s:.0f}s ago"
+    else:
+        verdict, reason = Verdict.SUSPECT, "signals disagree: " + ", ".join(parts) + ": holding"
     return AgentLiveness(agent.id, verdict, agent.alive, silent_s, reason)
 
 
@@ -140,13 +145,13 @@ def is_target(agent: Agent, liveness: AgentLiveness) -> bool:
 
 
 def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float | None) -> Observation:
+    """`heard_at` is authoritative: None when the bus is not (or not yet long enough) listened to."""
     token = (agent.heartbeat, agent.started_at)
     if prev is None:
         return Observation(token=token, changed_at=now, heard_at=heard_at)
-    heard = heard_at if heard_at is not None else prev.heard_at
     if token != prev.token:
-        return replace(prev, token=token, changed_at=now, heard_at=heard)
-    return replace(prev, heard_at=heard)
+        return replace(prev, token=token, changed_at=now, heard_at=heard_at)
+    return replace(prev, heard_at=heard_at)
 
 
 def _track_recovery(obs: Observation, verdict: Verdict, now: float) -> Observation:
