@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rpcdaemon.bus.urls import BusUrlError, broker_urls
 from rpcdaemon.options import (
     LOGLEVELS,
     OPTIONS,
@@ -279,6 +280,16 @@ def load_settings(path: str) -> Settings:
         found = _neutron_value(r, neutron, "max_l3_agents_per_router", int)
         ha_replicas = int(found[0]) if found is not None else DEFAULT_HA_REPLICAS
     per_network = v[("DHCPAgent", "dhcp_agents_per_network")]
+    interval = v[("Daemon", "check_interval")]
+    if isinstance(interval, float) and interval >= down_time:
+        r.problem("Daemon", "check_interval", f"must be less than agent_down_time ({down_time:g}s from {origin}): "
+                  "liveness is observed between passes")
+    rpchost = text("Daemon", "rpchost")
+    if rpchost:
+        try:
+            broker_urls(rpchost)
+        except BusUrlError as exc:
+            r.problem("Daemon", "rpchost", str(exc))
 
     if r.problems:
         raise ConfigError(r.problems)

@@ -7,6 +7,7 @@ see it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from kombu import Connection
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
@@ -73,8 +76,6 @@ class Rabbit:
         raise RuntimeError(f"rabbitmq-server not ready in {timeout_s}s")
 
     def _accepts(self) -> bool:
-        from kombu import Connection
-
         try:
             with Connection(self.url, connect_timeout=1) as conn:
                 conn.ensure_connection(max_retries=1)
@@ -85,19 +86,15 @@ class Rabbit:
     def stop(self) -> None:
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
-        try:  # epmd was started in the same session; make sure nothing of the group survives
+        with contextlib.suppress(ProcessLookupError):  # epmd started in the same session: nothing survives
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc = None
 
     def restart(self) -> None:

@@ -90,6 +90,8 @@ def test_own_agent_down_time_wins(tmp_path: Path, neutron_conf: Path) -> None:
         ("[Daemon]\nneutron_endpoint = ftp://x\n", "[Daemon] neutron_endpoint: must be an http:// or https:// URL"),
         ("[Daemon]\ncloud = a\nneutron_endpoint = http://h:9696\n", "[Daemon] neutron_endpoint: set either"),
         ("[L3agent]\n", "[L3agent]: unknown section (did you mean 'L3Agent'?)"),
+        ("[Daemon]\ncheck_interval = 80\n", "[Daemon] check_interval: must be less than agent_down_time (75s"),
+        ("[Daemon]\nrpchost = http://h/\n", "[Daemon] rpchost: rpchost 'http://h/': unsupported scheme"),
     ],
 )
 def test_each_problem_names_file_section_and_option(tmp_path: Path, text: str, expected: str) -> None:
