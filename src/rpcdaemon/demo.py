@@ -20,6 +20,7 @@ from types import FrameType
 from typing import TextIO
 
 from rpcdaemon.core.plan import Plan
+from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import Snapshot
@@ -83,6 +84,8 @@ def main(argv: Sequence[str]) -> int:
 
         def on_plan(plan: Plan, snapshot: Snapshot) -> None:
             for agent_id, verdict in plan.verdicts.items():
+                if verdict.verdict.value == "suspect":
+                    continue
                 before = seen.get(agent_id)
                 seen[agent_id] = verdict.verdict.value
                 if before is not None and before != verdict.verdict.value:
@@ -96,6 +99,9 @@ def main(argv: Sequence[str]) -> int:
 
         daemon = Daemon(settings, on_result=on_result)
         daemon.reconciler.on_plan = on_plan
+        publish = daemon.in_memory_bus()  # the emulated agents' heartbeats reach the daemon as over RabbitMQ
+        pump = HeartbeatPump(cloud, publish).start()
+        cloud.notify = lambda event, payload: publish("notifications.info", notification_body(event, payload))
         story.say(f"emulated Neutron on {server.url}: 3 DHCP agents, 3 L3 agents, {opts.networks} networks, "
                   f"{opts.routers} routers; agent_down_time {opts.agent_down_time:.0f}s")
         story.say("rpcdaemon started: watching liveness (no agent can be judged dead before one agent_down_time)")
@@ -105,6 +111,7 @@ def main(argv: Sequence[str]) -> int:
         _watch(cloud, story, opts, stop)
         daemon.stop()
         runner.join(timeout=30)
+        pump.stop()
         story.say(f"demo over: {daemon.passes} passes, {len(daemon.audit.recent())} changes recorded")
     return 0
 

@@ -99,13 +99,15 @@ class Reconciler:
 
     def _log_transitions(self, plan: Plan, snapshot: Snapshot) -> None:
         for agent_id, liveness in plan.verdicts.items():
+            if liveness.verdict is Verdict.SUSPECT:  # disagreements are reported as notes, after a grace
+                continue
             before = self._last_verdicts.get(agent_id)
             if before is not None and before is not liveness.verdict:
                 agent = snapshot.agents[agent_id]
-                level = logging.WARNING if liveness.verdict in (Verdict.DEAD, Verdict.SUSPECT) else logging.INFO
+                level = logging.WARNING if liveness.verdict is Verdict.DEAD else logging.INFO
                 LOG.log(level, "%s %s (%s): %s -> %s: %s", agent.agent_type, agent.host, agent_id, before.value,
                         liveness.verdict.value, liveness.reason)
-        self._last_verdicts = {a: v.verdict for a, v in plan.verdicts.items()}
+            self._last_verdicts[agent_id] = liveness.verdict
         notes = set(plan.notes)
         for note in sorted(notes - self._last_notes):
             LOG.log(logging.ERROR if "DISRUPTED" in note else logging.WARNING, "%s", note)

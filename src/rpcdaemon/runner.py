@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rpcdaemon.bus.dump import format_line
-from rpcdaemon.bus.envelope import BusMessage
+from rpcdaemon.bus.envelope import BusMessage, Malformed, decode
 from rpcdaemon.bus.listener import BusListener
 from rpcdaemon.bus.urls import broker_urls
 from rpcdaemon.core.policy import Policy
@@ -176,6 +176,22 @@ class Daemon:
                 urls, f"rpcdaemon-{self.member}-dump", lambda m: dump_log.debug("%s", format_line(m)),
                 bindings={"#": "dump"}, exchange=self.settings.dump.queue, queue_expire_s=expire,
             ).start())
+
+    def in_memory_bus(self) -> Callable[[str, str], None]:
+        """A bus in the same process (the demo): publish(routing_key, body) reaches the daemon as the broker would."""
+        self.reconciler.heard = lambda snap: self.bus.heard_for(snap, self.reconciler.policy.dead_after_s)
+        self.bus.connected()
+
+        def publish(routing_key: str, body: str) -> None:
+            try:
+                message = decode(body, routing_key)
+            except Malformed as exc:
+                self.metrics.bus_malformed.labels(exc.kind).inc()
+                return
+            self.metrics.bus_messages.labels(message.kind if message.kind in BUS_KINDS else "other").inc()
+            self.bus.on_message(message)
+
+        return publish
 
     def stop_bus(self) -> None:
         for listener in self.listeners:

@@ -45,6 +45,8 @@ class Observation:
     dead_since: float | None = None
     up_since: float | None = None
     """Set when a dead agent came back: the start of its hold-down."""
+    suspect_since: float | None = None
+    """Since when the signals have disagreed (None: they agree)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,10 @@ class AgentLiveness:
     verdict: Verdict
     api_alive: bool
     silent_s: float
-    """How long rpcdaemon has seen no heartbeat change."""
+    """How long rpcdaemon has seen no heartbeat (on the bus when heard there, else as an API change)."""
     reason: str
+    suspect_for_s: float = 0.0
+    """How long the signals have disagreed: reported once past policy.disagreement_report_s."""
 
     @property
     def is_dead(self) -> bool:
@@ -90,6 +94,12 @@ def observe(
         obs = _advance(previous.get(agent_id), agent, now, heard.get(agent_id) if heard else None)
         judged = judge(agent, obs, now, policy)
         obs = _track_recovery(obs, judged.verdict, now)
+        if judged.verdict is Verdict.SUSPECT:
+            since = obs.suspect_since if obs.suspect_since is not None else now
+            obs = replace(obs, suspect_since=since)
+            judged = replace(judged, suspect_for_s=now - since)
+        elif obs.suspect_since is not None:
+            obs = replace(obs, suspect_since=None)
         up_since = obs.up_since
         if judged.verdict is not Verdict.DEAD and up_since is not None:
             if now - up_since >= policy.hold_down_s:
@@ -113,29 +123,26 @@ def observation_gap_too_long(observed_at: float | None, now: float, policy: Poli
 
 
 def judge(agent: Agent, obs: Observation, now: float, policy: Policy) -> AgentLiveness:
-    """The verdict for one agent: DEAD only when every signal agrees, SUSPECT when they disagree.
+    """The verdict for one agent: DEAD only when both signals agree, SUSPECT when they disagree.
 
-    Signals: the API's `alive`; whether rpcdaemon saw the API's heartbeat token change within dead_after_s; and,
-    when the bus is heard, whether a heartbeat crossed the bus within dead_after_s.
+    The API's signal is its `alive` flag. The second signal is the bus when the agent is heard on it (a
+    heartbeat crossed the bus within dead_after_s), else rpcdaemon's own observation of the API's heartbeat token
+    (it changed within dead_after_s, by rpcdaemon's clock).
     """
-    api_silent_s = max(0.0, now - obs.changed_at)
-    api_silent = api_silent_s >= policy.dead_after_s
-    dead_signs = [not agent.alive, api_silent]
-    parts = [f"API says alive={'true' if agent.alive else 'false'}",
-             f"its heartbeat {'unchanged' if api_silent else 'changed'} {api_silent_s:.0f}s"]
-    silent_s = api_silent_s
     if obs.heard_at is not None:
-        bus_silent_s = max(0.0, now - obs.heard_at)
-        dead_signs.append(bus_silent_s >= policy.dead_after_s)
-        parts.append(f"last heard on the bus {bus_silent_s:.0f}s ago")
-        silent_s = min(silent_s, bus_silent_s)
-    if all(dead_signs):
-        verdict = Verdict.DEAD
-        reason = f"{parts[0]}, no heartbeat seen for {silent_s:.0f}s"
-    elif not any(dead_signs):
+        silent_s = max(0.0, now - obs.heard_at)
+        second = f"last heard on the bus {silent_s:.0f}s ago"
+    else:
+        silent_s = max(0.0, now - obs.changed_at)
+        second = f"heartbeat last seen changing {silent_s:.0f}s ago"
+    silent = silent_s >= policy.dead_after_s
+    if silent and not agent.alive:
+        verdict, reason = Verdict.DEAD, f"API says alive=false, no heartbeat seen for {silent_s:.0f}s"
+    elif not silent and agent.alive:
         verdict, reason = Verdict.ALIVE, f"heartbeat seen {silent_s:.0f}s ago"
     else:
-        verdict, reason = Verdict.SUSPECT, "signals disagree: " + ", ".join(parts) + ": holding"
+        verdict = Verdict.SUSPECT
+        reason = f"signals disagree: API says alive={'true' if agent.alive else 'false'}, {second}: holding"
     return AgentLiveness(agent.id, verdict, agent.alive, silent_s, reason)
 
 

@@ -53,7 +53,7 @@ def make_plan(
     needing: list[AgentId] = []
     for agent in snapshot.agents.values():
         verdict = verdicts[agent.id]
-        if verdict.verdict is Verdict.SUSPECT and hosts_work(agent, snapshot):
+        if verdict.verdict is Verdict.SUSPECT and verdict.suspect_for_s >= policy.disagreement_report_s:
             notes.append(f"agent {agent.host} ({agent.agent_type}) suspect: {verdict.reason}")
         if verdict.is_dead and hosts_work(agent, snapshot) and not zones[(agent.agent_type, zone_of(agent))].disrupted:
             needing.append(agent.id)

@@ -18,6 +18,8 @@ class Policy:
     """More than this fraction of one agent type in one zone dead at once is a disruption: evacuate nothing."""
     disruption_min_dead: int = 3
     """...and only when at least this many are dead (a small zone losing 2 of 3 is still a node failure)."""
+    disagreement_report_s: float = 10.0
+    """Bus and API disagreeing for longer than this is reported (it always holds action)."""
     max_evacuations_per_minute: int = 10
     """How many agents may start being evacuated in any sliding minute."""
     dhcp_agents_per_network: int | None = None

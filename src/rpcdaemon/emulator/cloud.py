@@ -95,6 +95,8 @@ class Cloud:
         self._faults: list[Fault] = []
         self._races: dict[str, str] = {}
         self._net_subnets: dict[str, set[str]] = {}
+        self.notify: Callable[[str, dict[str, Any]], None] | None = None
+        """Called with (event_type, payload) as Neutron's notifier would (set when the emulator has a bus)."""
 
     # --- building -----------------------------------------------------------------------------------------
 
@@ -118,7 +120,8 @@ class Cloud:
             self.networks[net_id] = {"name": name, "availability_zone_hints": list(availability_zone_hints or []),
                                      "revision_number": 1}
             self._add_subnet(net_id, dhcp)
-            return net_id
+        self.emit("network.create.end", {"network": {"id": net_id, "revision_number": 1}})
+        return net_id
 
     def subnets_of(self, net_id: str) -> list[str]:
         return list(self._net_subnets.get(net_id, ()))
@@ -129,6 +132,10 @@ class Cloud:
             return False
         self._net_subnets.get(subnet["network_id"], set()).discard(subnet_id)
         return True
+
+    def emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        if self.notify is not None:
+            self.notify(event_type, payload)
 
     def _add_subnet(self, net_id: str, enable_dhcp: bool, cidr: str | None = None) -> str:
         subnet_id = self.new_id()
@@ -147,6 +154,7 @@ class Cloud:
                 self.remove_subnet(subnet_id)
             for nets in self.dhcp.values():
                 nets.discard(net_id)
+        self.emit("network.delete.end", {"network_id": net_id})
 
     def add_router(self, name: str = "", ha: bool = False, distributed: bool = False,
                    availability_zone_hints: list[str] | None = None) -> str:
@@ -155,7 +163,8 @@ class Cloud:
             self.routers[router_id] = {"name": name, "ha": ha, "distributed": distributed,
                                        "availability_zone_hints": list(availability_zone_hints or []),
                                        "revision_number": 1}
-            return router_id
+        self.emit("router.create.end", {"router": {"id": router_id, "revision_number": 1}})
+        return router_id
 
     def delete_router(self, router_id: str) -> None:
         with self.lock:
@@ -163,6 +172,7 @@ class Cloud:
                 raise ApiError(404, "RouterNotFound", f"Router {router_id} could not be found.")
             for routers in self.l3.values():
                 routers.discard(router_id)
+        self.emit("router.delete.end", {"router_id": router_id})
 
     def bind_network(self, agent_id: str, net_id: str) -> None:
         with self.lock:

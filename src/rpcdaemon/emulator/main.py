@@ -9,6 +9,9 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from rpcdaemon.bus.redact import redact_text
+from rpcdaemon.bus.urls import BusUrlError, broker_urls
+from rpcdaemon.emulator.bus import HeartbeatPump, kombu_publisher, notification_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 
@@ -31,6 +34,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--agent-down-time", type=float, default=75.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--transport-url", default=None,
+                        help="publish heartbeats and notifications on this RabbitMQ (amqp:// or rabbit:// URL)")
     opts = parser.parse_args(argv)
     try:
         host, port = parse_listen(opts.listen)
@@ -53,10 +58,25 @@ def main(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"rpcdaemon emulator: cannot listen on {opts.listen}: {exc}", file=sys.stderr)
         return 2
+    pump = None
+    close_bus = None
+    if opts.transport_url:
+        try:
+            publish, close_bus = kombu_publisher(broker_urls(opts.transport_url)[0])
+        except (BusUrlError, OSError) as exc:
+            print(f"rpcdaemon emulator: cannot use {redact_text(opts.transport_url)}: {exc}", file=sys.stderr)
+            server.stop()
+            return 2
+        cloud.notify = lambda event, payload: publish("notifications.info", notification_body(event, payload))
+        pump = HeartbeatPump(cloud, publish).start()
     print(f"emulated Neutron listening on {server.url}; {opts.dhcp_agents} DHCP agents, {opts.l3_agents} L3 agents, "
           f"{opts.networks} networks, {opts.routers} routers; control API under {server.url}/_emulator/",
           flush=True)
     stop.wait()
+    if pump is not None:
+        pump.stop()
+    if close_bus is not None:
+        close_bus()
     server.stop()
     return 0
 

@@ -134,7 +134,9 @@ def create_network(req: Request) -> tuple[int, Any]:
         net_id = req.cloud.new_id()
         req.cloud.networks[net_id] = {"name": str(spec.get("name", "")), "revision_number": 1,
                                       "availability_zone_hints": list(spec.get("availability_zone_hints", []))}
-        return 201, {"network": _network_row(req.cloud, net_id)}
+        row = _network_row(req.cloud, net_id)
+    req.cloud.emit("network.create.end", {"network": row})
+    return 201, {"network": row}
 
 
 def delete_network(req: Request) -> tuple[int, Any]:
@@ -161,7 +163,9 @@ def create_subnet(req: Request) -> tuple[int, Any]:
         if enable_dhcp and not hosted and live:  # Neutron's auto-scheduling: dhcp_agents_per_network = 1
             target = min(live, key=lambda a: (len(cloud.dhcp.get(a.id, ())), a.id))
             cloud.bind_network(target.id, net_id)
-        return 201, {"subnet": _subnet_row(cloud, subnet_id)}
+        row = _subnet_row(cloud, subnet_id)
+    cloud.emit("subnet.create.end", {"subnet": row})
+    return 201, {"subnet": row}
 
 
 def delete_subnet(req: Request) -> tuple[int, Any]:
@@ -206,6 +210,7 @@ def agent_networks(req: Request) -> tuple[int, Any]:
 def add_agent_network(req: Request) -> tuple[int, Any]:
     body = req.body if isinstance(req.body, dict) else {}
     req.cloud.add_network_to_agent(req.ids[0], str(body.get("network_id", "")))
+    req.cloud.emit("dhcp_agent.network.add", {"agent_id": req.ids[0], "network_id": body.get("network_id")})
     return 201, None
 
 
@@ -230,6 +235,7 @@ def agent_routers(req: Request) -> tuple[int, Any]:
 def add_agent_router(req: Request) -> tuple[int, Any]:
     body = req.body if isinstance(req.body, dict) else {}
     req.cloud.add_router_to_agent(req.ids[0], str(body.get("router_id", "")))
+    req.cloud.emit("l3_agent.router.add", {"agent_id": req.ids[0], "router_id": body.get("router_id")})
     return 201, None
 
 
