@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import sys
 
+from rpcdaemon.emulator.bus import HeartbeatPump, kombu_publisher
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 
 
 def build(spec: dict[str, object]) -> Cloud:
-    cloud = Cloud(agent_down_time=float(spec.get("agent_down_time", 75)), seed=int(spec.get("seed", 1)))  # type: ignore[arg-type]
+    cloud = Cloud(agent_down_time=float(spec.get("agent_down_time", 75)), seed=int(spec.get("seed", 1)),  # type: ignore[arg-type]
+                  report_interval=float(spec["report_interval"]) if spec.get("report_interval") else None)  # type: ignore[arg-type]
     l3_counts: list[int] = list(spec.get("l3", []))  # type: ignore[call-overload]
     dhcp_agents = int(spec.get("dhcp_agents", 0))  # type: ignore[call-overload]
     l3_ids = [cloud.add_agent("L3 agent", f"l3-{i + 1}") for i in range(len(l3_counts))]
@@ -35,9 +37,15 @@ def build(spec: dict[str, object]) -> Cloud:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     cloud = build(spec)
+    pump = None
+    if spec.get("transport_url"):
+        publish, _close = kombu_publisher(str(spec["transport_url"]))
+        pump = HeartbeatPump(cloud, publish).start()
     with serve(cloud) as server:
         print(server.url, flush=True)
         sys.stdin.read()
+    if pump is not None:
+        pump.stop()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -110,4 +112,22 @@ def test_reconnects_and_resyncs_after_a_broker_restart(own_rabbit: Rabbit) -> No
         finally:
             pub.close()
     finally:
+        listener.stop()
+
+
+def test_the_emulator_publishes_its_agents_heartbeats(rabbit: Rabbit) -> None:
+    inbox = Inbox()
+    listener = listen(rabbit.url, inbox, "t4")
+    proc = subprocess.Popen([sys.executable, "-m", "rpcdaemon.emulator.main", "--listen", "127.0.0.1:0",
+                             "--transport-url", rabbit.url, "--agent-down-time", "2", "--dhcp-agents", "1",
+                             "--l3-agents", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "emulated Neutron listening on http://127.0.0.1:" in proc.stdout.readline()
+        poll(lambda: {(m.host, m.agent_type) for m in inbox.messages if m.kind == "heartbeat"}
+             >= {("net-1", "DHCP agent"), ("net-1", "L3 agent"), ("net-2", "L3 agent")}, 20, "every agent heard")
+        assert any(m.start_flag for m in inbox.messages)
+    finally:
+        proc.terminate()
+        proc.wait(30)
         listener.stop()
