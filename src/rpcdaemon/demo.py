@@ -54,7 +54,7 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO if opts.verbose else logging.ERROR, format=LOG_FORMAT, stream=sys.stderr)
-    logging.getLogger("rpcdaemon.audit").propagate = opts.verbose
+    logging.getLogger("rpcdaemon.audit").propagate = opts.verbose  # and its per-plugin children
     story = Story(sys.stdout)
     cloud = Cloud.build(dhcp_agents=3, l3_agents=3, networks=opts.networks, routers=opts.routers,
                         dhcp_per_network=1, agent_down_time=opts.agent_down_time, seed=7)

@@ -76,7 +76,7 @@ OPTIONS: tuple[Option, ...] = (
            minimum=0, maximum=10),
     Option("Daemon", "dry_run", Kind.BOOL, "false", "Plan and record, but change nothing."),
     Option("Daemon", "audit_log", Kind.PATH, "",
-           "A JSON-lines file recording every change (also logged on the rpcdaemon.audit logger)."),
+           "A JSON-lines file recording every change (also logged on the rpcdaemon.audit.* loggers)."),
     Option("Daemon", "status_listen", Kind.HOSTPORT, "127.0.0.1:8787",
            "Where /status, /metrics, /healthz, /readyz and the dashboard are served. Empty: not served."),
     Option("Daemon", "status_token", Kind.STR, "",

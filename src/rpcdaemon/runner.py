@@ -287,8 +287,12 @@ def configure_logging(settings: Settings, foreground: bool) -> None:
 
 
 def configure_levels(settings: Settings) -> None:
+    """The Daemon's loglevel for rpcdaemon, each plugin's own for its changes and (Dump) its lines."""
     logging.getLogger("rpcdaemon").setLevel(settings.loglevel)
     logging.getLogger("rpcdaemon.audit").setLevel(logging.INFO)
+    logging.getLogger("rpcdaemon.audit.L3Agent").setLevel(settings.l3.loglevel)
+    logging.getLogger("rpcdaemon.audit.DHCPAgent").setLevel(settings.dhcp.loglevel)
+    logging.getLogger("rpcdaemon.dump").setLevel(settings.dump.loglevel)
     for name in ("openstack", "keystoneauth", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

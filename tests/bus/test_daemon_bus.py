@@ -120,3 +120,27 @@ def test_a_new_network_is_hosted_on_the_notification(rabbit: Rabbit) -> None:
             pub.close()
             daemon.stop()
             thread.join(30)
+
+
+def test_a_lost_notification_is_repaired_by_the_resync_and_a_broker_restart_resyncs(own_rabbit: Rabbit) -> None:
+    cloud = Cloud.build(l3_agents=1, routers=0, dhcp_agents=2, networks=1, agent_down_time=75, seed=23)
+    with serve(cloud) as server:
+        settings = replace(default_settings(), neutron_endpoint=server.url, rpchost=own_rabbit.url,
+                           check_interval_s=2.0, status_listen=("", 0))
+        daemon = Daemon(settings, member="bus-resync")
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        try:
+            poll(lambda: daemon.bus.listening_since is not None and daemon.passes >= 1, 30, "daemon ready")
+            lost = cloud.add_network(dhcp=True)  # its notification is never published
+            poll(lambda: len(cloud.stats()["bindings"]["dhcp"][lost]) == 2, 20, "hosted by the periodic resync")
+            first = daemon.bus.listening_since
+            own_rabbit.restart()
+            poll(lambda: daemon.bus.listening_since not in (None, first), 60, "reconnected")
+            after = cloud.add_network(dhcp=True)  # created while reconnecting: found by the resync
+            poll(lambda: len(cloud.stats()["bindings"]["dhcp"][after]) == 2, 20, "resynced after the restart")
+            adds = [r for r in daemon.audit.recent() if r.action == "add_network"]
+            assert len([r for r in adds if r.resource_id == lost]) == 2  # nothing done twice
+        finally:
+            daemon.stop()
+            thread.join(30)

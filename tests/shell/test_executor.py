@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+
+import pytest
 
 from rpcdaemon.core.actions import Call, Change, ChangeKind, Op, ResourceType
 from rpcdaemon.model import AgentId
@@ -124,3 +127,10 @@ def test_concurrency_across_resources_is_bounded() -> None:
     results = executor(Recorder(answer), max_concurrency=4).run([move(f"r{i}") for i in range(8)])
     assert all(r.outcome == "done" for r in results)
     assert peak == 4
+
+
+def test_each_plugin_logs_its_changes_on_its_own_logger(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    executor(Recorder()).run([move("r1"), add_net("n1", B)])
+    names = {r.name for r in caplog.records if r.name.startswith("rpcdaemon.audit")}
+    assert names == {"rpcdaemon.audit.L3Agent", "rpcdaemon.audit.DHCPAgent"}

@@ -1,8 +1,9 @@
 """The audit trail: one JSON line per change rpcdaemon carried out (or planned, in a dry run).
 
 Operators ask "what did it do at 3 a.m., and why": every record says what, to which resource, from and to which
-agent (ids and hosts), why, the outcome, and how long it took. Records go to the `rpcdaemon.audit` logger, to an
-optional JSON-lines file, and to a short in-memory ring that status output reads.
+agent (ids and hosts), why, the outcome, and how long it took. Records go to the plugin's logger
+(`rpcdaemon.audit.L3Agent` or `rpcdaemon.audit.DHCPAgent`, at the plugin's loglevel), to an optional JSON-lines
+file, and to a short in-memory ring that status output reads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 LOG = logging.getLogger("rpcdaemon.audit")
+PLUGIN_LOGGERS = {"network": logging.getLogger("rpcdaemon.audit.DHCPAgent"),
+                  "router": logging.getLogger("rpcdaemon.audit.L3Agent")}
+"""Each plugin's changes are logged on its own logger, so [L3Agent]/[DHCPAgent] loglevel apply as in the original."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,7 @@ class AuditLog:
                 self._file.write(line + "\n")
                 self._file.flush()
         level = logging.INFO if record.outcome in ("done", "already", "planned") else logging.WARNING
-        LOG.log(level, "%s", line)
+        PLUGIN_LOGGERS.get(record.resource_type, LOG).log(level, "%s", line)
 
     def recent(self) -> list[AuditRecord]:
         with self._lock:

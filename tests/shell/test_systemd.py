@@ -1,0 +1,28 @@
+"""systemd's notify protocol: the datagram reaches $NOTIFY_SOCKET; nothing happens outside systemd."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from rpcdaemon.shell import systemd
+
+
+def test_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        assert systemd.notify("READY=1", "STATUS=running")
+        sock.settimeout(5)
+        assert sock.recv(1024) == b"READY=1\nSTATUS=running"
+
+
+def test_outside_systemd_nothing_happens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert systemd.notify("READY=1") is False
+    monkeypatch.setenv("WATCHDOG_USEC", "60000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert systemd.watchdog_interval_s() == 30.0
