@@ -8,8 +8,7 @@ import pytest
 from rabbit import Rabbit
 
 
-@pytest.fixture(scope="session")
-def rabbit() -> Iterator[Rabbit]:
+def running_broker() -> Iterator[Rabbit]:
     broker = Rabbit()
     broker.start()
     try:
@@ -18,11 +17,5 @@ def rabbit() -> Iterator[Rabbit]:
         broker.cleanup()
 
 
-@pytest.fixture
-def own_rabbit() -> Iterator[Rabbit]:
-    broker = Rabbit()
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.cleanup()
+rabbit = pytest.fixture(scope="session", name="rabbit")(running_broker)
+own_rabbit = pytest.fixture(name="own_rabbit")(running_broker)

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 from agents import Publisher, heartbeat, notification
 from rabbit import Rabbit
-from test_listener import poll
 
+from polling import poll
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT
 from rpcdaemon.runner import Daemon
-from rpcdaemon.settings import default_settings
+from rpcdaemon.settings import Settings, default_settings
+
+
+@contextmanager
+def daemon_running(settings: Settings, member: str) -> Iterator[Daemon]:
+    daemon = Daemon(settings, member=member)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        thread.join(30)
 
 
 class Agents:
@@ -48,15 +61,11 @@ def stack(rabbit: Rabbit) -> Iterator[tuple[Daemon, Cloud, EmulatorServer, Agent
         agents.thread.start()
         settings = replace(default_settings(), neutron_endpoint=server.url, rpchost=rabbit.url,
                            agent_down_time_s=3.0, check_interval_s=1.0, hold_down_s=5.0, status_listen=("", 0))
-        daemon = Daemon(settings, member="bus-test")
-        thread = threading.Thread(target=daemon.run, daemon=True)
-        thread.start()
         try:
-            poll(lambda: daemon.bus.listening_since is not None, 30, "daemon listening on the bus")
-            yield daemon, cloud, server, agents
+            with daemon_running(settings, "bus-test") as daemon:
+                poll(lambda: daemon.bus.listening_since is not None, 30, "daemon listening on the bus")
+                yield daemon, cloud, server, agents
         finally:
-            daemon.stop()
-            thread.join(30)
             agents.close()
 
 
@@ -97,11 +106,8 @@ def test_a_new_network_is_hosted_on_the_notification(rabbit: Rabbit) -> None:
     with serve(cloud) as server:
         settings = replace(default_settings(), neutron_endpoint=server.url, rpchost=rabbit.url,
                            check_interval_s=60.0, status_listen=("", 0))
-        daemon = Daemon(settings, member="bus-notify")
-        thread = threading.Thread(target=daemon.run, daemon=True)
-        thread.start()
         pub = Publisher(rabbit.url)
-        try:
+        with daemon_running(settings, "bus-notify") as daemon:
             poll(lambda: daemon.bus.listening_since is not None and daemon.passes >= 1, 30, "daemon ready")
             poll(lambda: all(len(v) == 3 for v in cloud.stats()["bindings"]["dhcp"].values()), 30, "initial sync")
             passes = daemon.passes
@@ -116,10 +122,7 @@ def test_a_new_network_is_hosted_on_the_notification(rabbit: Rabbit) -> None:
             poll(lambda: daemon.bus.counts["stale"] == 1, 10, "the stale notification counted")
             dhcp_ids = {a.id for a in cloud.agents.values() if a.agent_type == DHCP_AGENT}
             assert set(cloud.stats()["bindings"]["dhcp"][net]) == dhcp_ids
-        finally:
-            pub.close()
-            daemon.stop()
-            thread.join(30)
+        pub.close()
 
 
 def test_a_lost_notification_is_repaired_by_the_resync_and_a_broker_restart_resyncs(own_rabbit: Rabbit) -> None:
@@ -127,10 +130,7 @@ def test_a_lost_notification_is_repaired_by_the_resync_and_a_broker_restart_resy
     with serve(cloud) as server:
         settings = replace(default_settings(), neutron_endpoint=server.url, rpchost=own_rabbit.url,
                            check_interval_s=2.0, status_listen=("", 0))
-        daemon = Daemon(settings, member="bus-resync")
-        thread = threading.Thread(target=daemon.run, daemon=True)
-        thread.start()
-        try:
+        with daemon_running(settings, "bus-resync") as daemon:
             poll(lambda: daemon.bus.listening_since is not None and daemon.passes >= 1, 30, "daemon ready")
             lost = cloud.add_network(dhcp=True)  # its notification is never published
             poll(lambda: len(cloud.stats()["bindings"]["dhcp"][lost]) == 2, 20, "hosted by the periodic resync")
@@ -141,6 +141,3 @@ def test_a_lost_notification_is_repaired_by_the_resync_and_a_broker_restart_resy
             poll(lambda: len(cloud.stats()["bindings"]["dhcp"][after]) == 2, 20, "resynced after the restart")
             adds = [r for r in daemon.audit.recent() if r.action == "add_network"]
             assert len([r for r in adds if r.resource_id == lost]) == 2  # nothing done twice
-        finally:
-            daemon.stop()
-            thread.join(30)

@@ -5,25 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 from agents import Publisher, heartbeat, notification
 from kombu import Connection, Exchange, Queue
 from rabbit import Rabbit
 
+from polling import poll
 from rpcdaemon.bus.envelope import BusMessage
 from rpcdaemon.bus.listener import BusListener
-
-
-def poll(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {deadline_s}s: {what}")
 
 
 class Inbox:

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from emulated import VirtualClock
 
+from polling import poll
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
@@ -32,15 +31,6 @@ def write_config(path: Path, endpoint: str, extra: str = "") -> Path:
         "[L3Agent]\ntimeout = 5\n[DHCPAgent]\ntimeout = 5\n"
     )
     return path
-
-
-def poll(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {deadline_s}s: {what}")
 
 
 def test_check_config_missing_file(tmp_path: Path) -> None:

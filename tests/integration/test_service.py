@@ -7,8 +7,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from test_cli import RPCDAEMON, poll, write_config
+from test_cli import RPCDAEMON, write_config
 
+from polling import poll
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
