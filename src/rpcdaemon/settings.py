@@ -10,13 +10,13 @@ from __future__ import annotations
 import configparser
 import difflib
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rpcdaemon.bus.redact import redact_text
 from rpcdaemon.bus.urls import BusUrlError, broker_urls
 from rpcdaemon.options import (
     LOGLEVELS,
@@ -102,11 +102,6 @@ def default_settings() -> Settings:
     return DEFAULTS
 
 
-def redact_url(text: str) -> str:
-    """scheme://user:password@host -> scheme://user:***@host, anywhere in the text."""
-    return re.sub(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", r"\1***@", text)
-
-
 def check_config(path: str) -> list[str]:
     try:
         load_settings(path)
@@ -124,7 +119,7 @@ class _Reader:
         self.problems: list[str] = []
 
     def problem(self, section: str, name: str, message: str) -> None:
-        self.problems.append(redact_url(f"{self.path}: [{section}] {name}: {message}"))
+        self.problems.append(redact_text(f"{self.path}: [{section}] {name}: {message}"))
 
     def raw(self, section: str, name: str) -> str:
         option = find_option(section, name)
@@ -225,7 +220,7 @@ def load_settings(path: str) -> Settings:
         parser.read_string(content, source=path)
     except configparser.Error as exc:
         message = " ".join(str(exc).split())
-        raise ConfigError([redact_url(f"{path}: not a valid ini file: {message}")]) from None
+        raise ConfigError([redact_text(f"{path}: not a valid ini file: {message}")]) from None
 
     r = _Reader(path, parser)
     for section in parser.sections():

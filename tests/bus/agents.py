@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
 
+from rpcdaemon.emulator.bus import envelope
+
 TOKEN = "gAAAAABsecret-keystone-token-0123456789"
-
-
-def envelope(message: dict[str, Any]) -> str:
-    return json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(message)})
 
 
 def context() -> dict[str, Any]:
