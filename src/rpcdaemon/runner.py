@@ -107,7 +107,7 @@ class Daemon:
         self.bus = BusWatch(clock, self.wake)
         self.listeners: list[BusListener] = []
         if settings.rpchost:
-            self.reconciler.heard = lambda snap: self.bus.heard_for(snap, self.reconciler.policy.dead_after_s)
+            self._use_bus_heartbeats()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
         self._on_pass = on_pass
@@ -116,6 +116,10 @@ class Daemon:
         self._watchdog_s = systemd.watchdog_interval_s()
         self._watchdog_at = 0.0
         self.metrics.is_leader.set(1)
+
+    def _use_bus_heartbeats(self) -> None:
+        """Bus heartbeats become the second liveness signal (once the bus has been heard for a dead period)."""
+        self.reconciler.heard = lambda snap: self.bus.heard_for(snap, self.reconciler.policy.dead_after_s)
 
     def _keepalive(self) -> None:
         """WATCHDOG=1 when due: from the loop and from progress inside a long evacuation, never from a timer."""
@@ -179,7 +183,7 @@ class Daemon:
 
     def in_memory_bus(self) -> Callable[[str, str], None]:
         """A bus in the same process (the demo): publish(routing_key, body) reaches the daemon as the broker would."""
-        self.reconciler.heard = lambda snap: self.bus.heard_for(snap, self.reconciler.policy.dead_after_s)
+        self._use_bus_heartbeats()
         self.bus.connected()
 
         def publish(routing_key: str, body: str) -> None:
