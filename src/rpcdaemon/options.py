@@ -49,6 +49,10 @@ OPTIONS: tuple[Option, ...] = (
            "Message bus: a host (amqp://guest:guest@HOST:5672//), a kombu URL, or an oslo-style "
            "rabbit://user:pass@h1:5672,user:pass@h2:5672/vhost list. Empty: no bus, API polling only.",
            original=True),
+    Option("Daemon", "rpc_ssl_ca_file", Kind.FILE, "",
+           "CA bundle to verify the broker's certificate (TLS: amqps://, rabbit+ssl:// or ?ssl=1 in rpchost)."),
+    Option("Daemon", "rpc_ssl_cert_file", Kind.FILE, "", "Client certificate for the broker (TLS)."),
+    Option("Daemon", "rpc_ssl_key_file", Kind.FILE, "", "Private key of the client certificate (TLS)."),
     Option("Daemon", "pidfile", Kind.PATH, "/var/run/rpcdaemon.pid",
            "Pid file written when detached (not with -d).", original=True),
     Option("Daemon", "logfile", Kind.PATH, "/var/log/rpcdaemon.log",

@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -169,16 +170,17 @@ class Daemon:
         def on_malformed(kind: str, _why: str) -> None:
             self.metrics.bus_malformed.labels(kind).inc()
 
+        tls = bus_tls(urls, self.settings.rpc_ssl)
         listener = BusListener(urls, f"rpcdaemon-{self.member}", on_message, on_malformed=on_malformed,
                                on_connected=self.bus.connected, on_disconnected=self.bus.disconnected,
-                               queue_expire_s=expire)
+                               queue_expire_s=expire, ssl=tls)
         self.listeners.append(listener.start())
         if "Dump" in self.settings.plugins:
             dump_log = logging.getLogger("rpcdaemon.dump")
             dump_log.setLevel(self.settings.dump.loglevel)
             self.listeners.append(BusListener(
                 urls, f"rpcdaemon-{self.member}-dump", lambda m: dump_log.debug("%s", format_line(m)),
-                bindings={"#": "dump"}, exchange=self.settings.dump.queue, queue_expire_s=expire,
+                bindings={"#": "dump"}, exchange=self.settings.dump.queue, queue_expire_s=expire, ssl=tls,
             ).start())
 
     def in_memory_bus(self) -> Callable[[str, str], None]:
@@ -263,6 +265,14 @@ class Daemon:
         systemd.notify("STOPPING=1")
         self.stop_bus()
         LOG.info("rpcdaemon stopped")
+
+
+def bus_tls(urls: list[str], files: dict[str, str]) -> bool | dict[str, Any]:
+    """kombu's `ssl` argument: certificate files when configured (the broker's certificate then verified),
+    plain TLS for amqps:// URLs, else none."""
+    if files:
+        return {**files, "cert_reqs": ssl.CERT_REQUIRED if "ca_certs" in files else ssl.CERT_NONE}
+    return any(url.startswith("amqps://") for url in urls)
 
 
 def start_status_server(daemon: Daemon) -> StatusServer | None:

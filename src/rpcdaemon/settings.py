@@ -72,6 +72,8 @@ class Settings:
     source: str = "<defaults>"
     plugins: tuple[str, ...] = ("L3Agent", "DHCPAgent")
     rpchost: str = ""
+    rpc_ssl: dict[str, str] = field(default_factory=dict)
+    """TLS files for the broker: ca_certs, certfile, keyfile (only those set)."""
     pidfile: str = "/var/run/rpcdaemon.pid"
     logfile: str = "/var/log/rpcdaemon.log"
     loglevel: str = "INFO"
@@ -294,6 +296,9 @@ def load_settings(path: str) -> Settings:
         source=path,
         plugins=plugins if isinstance(plugins, tuple) else DEFAULTS.plugins,
         rpchost=text("Daemon", "rpchost") or "",
+        rpc_ssl={key: value for key, name in (("ca_certs", "rpc_ssl_ca_file"), ("certfile", "rpc_ssl_cert_file"),
+                                              ("keyfile", "rpc_ssl_key_file"))
+                 if (value := text("Daemon", name))},
         pidfile=text("Daemon", "pidfile") or DEFAULTS.pidfile,
         logfile=text("Daemon", "logfile") or DEFAULTS.logfile,
         loglevel=loglevel,

@@ -141,3 +141,12 @@ def test_any_text_is_a_config_error_or_settings(text: str) -> None:
         assert exc.problems and all(p.startswith(handle.name) for p in exc.problems)
     finally:
         Path(handle.name).unlink()
+
+
+def test_tls_files_for_the_broker(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    s = load_settings(write(tmp_path, f"[Daemon]\nrpchost = amqps://u:p@h//\nrpc_ssl_ca_file = {ca}\n"))
+    assert s.rpc_ssl == {"ca_certs": str(ca)}
+    problems = check_config(write(tmp_path, "[Daemon]\nrpc_ssl_key_file = /nope.key\n"))
+    assert len(problems) == 1 and "[Daemon] rpc_ssl_key_file: file /nope.key does not exist" in problems[0]

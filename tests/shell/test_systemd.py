@@ -1,12 +1,14 @@
-"""systemd's notify protocol: the datagram reaches $NOTIFY_SOCKET; nothing happens outside systemd."""
+"""systemd's notify protocol (the datagram reaches $NOTIFY_SOCKET; nothing outside systemd), and bus TLS."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 from pathlib import Path
 
 import pytest
 
+from rpcdaemon.runner import bus_tls
 from rpcdaemon.shell import systemd
 
 
@@ -26,3 +28,9 @@ def test_outside_systemd_nothing_happens(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("WATCHDOG_USEC", "60000000")
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     assert systemd.watchdog_interval_s() == 30.0
+
+
+def test_bus_tls_argument() -> None:
+    assert bus_tls(["amqp://h//"], {}) is False
+    assert bus_tls(["amqps://h:5671//"], {}) is True
+    assert bus_tls(["amqps://h:5671//"], {"ca_certs": "/ca"}) == {"ca_certs": "/ca", "cert_reqs": ssl.CERT_REQUIRED}
