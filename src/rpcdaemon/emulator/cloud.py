@@ -1,29 +1,53 @@
 """The emulated cloud's state: agents with heartbeats, networks, subnets, routers, bindings, faults, call counts.
 
-Answers follow a real Neutron 29 (shared/notes/neutron-facts.md): the same status codes and NeutronError types for
-the scheduling API, `alive` computed from heartbeats against `agent_down_time`, cascading deletes. Time comes from
-an injected clock, so tests can let "75 seconds" pass instantly. One lock guards everything; latency and injected
-delays are slept outside it by the server.
+Why it exists: rpcdaemon must be tried, tested and benchmarked without an OpenStack, against a Neutron that answers
+exactly as a real one (shared/notes/neutron-facts.md, and Neutron's own source where the notes are silent): the same
+status codes and NeutronError types for the scheduling API, in the same order of checks; `alive` computed by the
+server from heartbeats against `agent_down_time`; cascading deletes; auto-scheduling of a network on its first
+DHCP subnet. It also records what a real server cannot tell: every call, and faults to inject.
+
+Time comes from an injected clock, so tests can let "75 seconds" pass instantly. One lock guards everything;
+notifications raised while it is held go out after it is released, and latency and injected delays are slept
+outside it by the server. This module is pure Python: the HTTP side is server.py.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+LOG = logging.getLogger("rpcdaemon.emulator")
+
 DHCP = "DHCP agent"
 L3 = "L3 agent"
+OVS = "Open vSwitch agent"
+L3_MODES = ("legacy", "dvr", "dvr_snat", "dvr_no_external")
+DVR_ONLY_MODES = ("dvr", "dvr_no_external")
+"""L3 agents on compute nodes: Neutron refuses manual scheduling to and from them."""
+
+PROJECT_ID = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
+_BINARIES = {
+    DHCP: ("neutron-dhcp-agent", "dhcp_agent"),
+    L3: ("neutron-l3-agent", "l3_agent"),
+    OVS: ("neutron-openvswitch-agent", "N/A"),
+    "Metadata agent": ("neutron-metadata-agent", "N/A"),
+}
+CALL_LOG_MAX = 200_000
+
+Notify = Callable[[str, dict[str, Any]], None]
 
 
 class ApiError(Exception):
-    """An error answer: HTTP status and NeutronError type."""
+    """An error answer: HTTP status and NeutronError type, as Neutron's exception would be rendered."""
 
     def __init__(self, status: int, error_type: str, message: str) -> None:
         super().__init__(message)
@@ -35,21 +59,38 @@ class ApiError(Exception):
         return {"NeutronError": {"type": self.error_type, "message": self.message, "detail": ""}}
 
 
+def agent_not_found(agent_id: str) -> ApiError:
+    return ApiError(404, "AgentNotFound", f"Agent {agent_id} could not be found.")
+
+
+def network_not_found(net_id: str) -> ApiError:
+    return ApiError(404, "NetworkNotFound", f"Network {net_id} could not be found.")
+
+
+def router_not_found(router_id: str) -> ApiError:
+    return ApiError(404, "RouterNotFound", f"Router {router_id} could not be found.")
+
+
 @dataclass
 class AgentRec:
     id: str
     agent_type: str
     host: str
-    availability_zone: str
+    availability_zone: str | None
     agent_mode: str | None
     admin_state_up: bool
     up_since: float
+    """When the agent (re)started: started_at, and the phase of its heartbeats."""
     created_at: float
     down_at: float | None = None
+    """When its heartbeats stopped (None: it is up)."""
+    description: str | None = None
 
 
 @dataclass
 class Fault:
+    """The next `count` calls matching method and path pattern are answered with a fault."""
+
     method: str
     pattern: str
     status: int | None = None
@@ -61,139 +102,221 @@ class Fault:
         return self.method in ("*", method) and self.pattern in ("*", pattern)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Call:
     at: float
+    """time.monotonic() when the answer was decided"""
     method: str
     pattern: str
     ids: tuple[str, ...]
     status: int
+    """0: the connection was reset without an answer"""
     member: str | None
+    """X-Rpcdaemon-Member header: which rpcdaemon made the call"""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "method": self.method, "pattern": self.pattern, "ids": list(self.ids),
+                "status": self.status, "member": self.member}
 
 
-@dataclass
+def split_pattern(method: str, pattern: str) -> tuple[str, str]:
+    """("POST", "POST /v2.0/agents/{id}/l3-routers") or ("POST", "/v2.0/agents/{id}/l3-routers") ->
+    ("POST", "/v2.0/agents/{id}/l3-routers"); "*" stays "*"."""
+    method = method.upper()
+    head, sep, tail = pattern.partition(" ")
+    if sep:
+        head = head.upper()
+        if method not in ("*", head):
+            raise ValueError(f"fault method {method} does not match pattern {pattern!r}")
+        return head, tail.strip()
+    return method, pattern
+
+
+@dataclass(eq=False, repr=False)
 class Cloud:
     agent_down_time: float = 75.0
     report_interval: float | None = None
+    """Seconds between two heartbeats of an up agent; default max(agent_down_time / 4, 0.2)."""
     clock: Callable[[], float] = time.time
     seed: int | None = None
+    """Makes the ids deterministic."""
     latency_s: float = 0.0
+    """Slept (outside the lock) before answering every API call."""
     agents: dict[str, AgentRec] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     routers: dict[str, dict[str, Any]] = field(default_factory=dict)
     dhcp: dict[str, set[str]] = field(default_factory=dict)
+    """DHCP agent id -> ids of the networks it hosts"""
     l3: dict[str, set[str]] = field(default_factory=dict)
+    """L3 agent id -> ids of the routers it hosts"""
 
     def __post_init__(self) -> None:
         if self.report_interval is None:
             self.report_interval = max(self.agent_down_time / 4, 0.2)
+        if self.report_interval <= 0:
+            raise ValueError("report_interval must be > 0")
         self.lock = threading.RLock()
+        self.notify: Notify | None = None
+        """Called with (event_type, payload) as Neutron's notifier would (set when the emulator has a bus)."""
         self._rng = random.Random(self.seed)
+        self._local = threading.local()
         self._calls: Counter[str] = Counter()
         self._log: list[Call] = []
         self._faults: list[Fault] = []
         self._races: dict[str, str] = {}
         self._net_subnets: dict[str, set[str]] = {}
-        self.notify: Callable[[str, dict[str, Any]], None] | None = None
-        """Called with (event_type, payload) as Neutron's notifier would (set when the emulator has a bus)."""
+        self._net_hosts: dict[str, list[str]] = {}
+        """network id -> DHCP agent ids, in binding order"""
+        self._router_hosts: dict[str, list[str]] = {}
+        """router id -> L3 agent ids, in binding order"""
+        self._subnet_seq = 0
 
-    # --- building -----------------------------------------------------------------------------------------
+    # --- locking and notifications ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the lock; notifications emitted meanwhile are delivered once it is released, so a slow or broken
+        bus never stalls the API."""
+        outer = getattr(self._local, "pending", None) is None
+        if outer:
+            self._local.pending = []
+        try:
+            with self.lock:
+                yield
+        finally:
+            if outer:
+                events: list[tuple[str, dict[str, Any]]] = self._local.pending
+                self._local.pending = None
+                for event_type, payload in events:
+                    self._deliver(event_type, payload)
+
+    def emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        pending: list[tuple[str, dict[str, Any]]] | None = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.append((event_type, payload))
+        else:
+            self._deliver(event_type, payload)
+
+    def _deliver(self, event_type: str, payload: dict[str, Any]) -> None:
+        notify = self.notify
+        if notify is None:
+            return
+        try:
+            notify(event_type, payload)
+        except Exception as exc:  # a bus hiccup must not fail the API call that caused the notification
+            LOG.warning("notification %s not sent: %s", event_type, exc)
+
+    # --- building (Python API: direct, for the demo, tests and benchmarks) ----------------------------------
+
+    @property
+    def interval(self) -> float:
+        return self.report_interval or max(self.agent_down_time / 4, 0.2)
 
     def new_id(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        with self.lock:
+            return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def add_agent(self, agent_type: str, host: str, availability_zone: str = "nova", agent_mode: str | None = None,
                   admin_state_up: bool = True) -> str:
-        with self.lock:
+        if agent_type == L3 and agent_mode is not None and agent_mode not in L3_MODES:
+            raise ValueError(f"agent_mode must be one of {', '.join(L3_MODES)}")
+        with self.transaction():
             agent_id = self.new_id()
             now = self.clock()
             mode = (agent_mode or "legacy") if agent_type == L3 else None
-            self.agents[agent_id] = AgentRec(agent_id, agent_type, host, availability_zone, mode, admin_state_up,
+            zone = availability_zone if agent_type in (DHCP, L3) else None
+            self.agents[agent_id] = AgentRec(agent_id, agent_type, host, zone, mode, admin_state_up,
                                              up_since=now, created_at=now)
-            (self.dhcp if agent_type == DHCP else self.l3).setdefault(agent_id, set())
+            if agent_type == DHCP:
+                self.dhcp.setdefault(agent_id, set())
+            elif agent_type == L3:
+                self.l3.setdefault(agent_id, set())
             return agent_id
 
     def add_network(self, name: str = "", dhcp: bool = True, availability_zone_hints: list[str] | None = None) -> str:
-        with self.lock:
-            net_id = self.new_id()
-            self.networks[net_id] = {"name": name, "availability_zone_hints": list(availability_zone_hints or []),
-                                     "revision_number": 1}
-            self._add_subnet(net_id, dhcp)
-        self.emit("network.create.end", {"network": {"id": net_id, "revision_number": 1}})
-        return net_id
-
-    def subnets_of(self, net_id: str) -> list[str]:
-        return list(self._net_subnets.get(net_id, ()))
-
-    def remove_subnet(self, subnet_id: str) -> bool:
-        subnet = self.subnets.pop(subnet_id, None)
-        if subnet is None:
-            return False
-        self._net_subnets.get(subnet["network_id"], set()).discard(subnet_id)
-        return True
-
-    def emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        if self.notify is not None:
-            self.notify(event_type, payload)
-
-    def _add_subnet(self, net_id: str, enable_dhcp: bool, cidr: str | None = None) -> str:
-        subnet_id = self.new_id()
-        index = len(self.subnets)
-        self.subnets[subnet_id] = {"network_id": net_id, "enable_dhcp": enable_dhcp, "ip_version": 4,
-                                   "cidr": cidr or f"10.{index // 256 % 256}.{index % 256}.0/24", "name": "",
-                                   "revision_number": 1}
-        self._net_subnets.setdefault(net_id, set()).add(subnet_id)
-        return subnet_id
-
-    def delete_network(self, net_id: str) -> None:
-        with self.lock:
-            if self.networks.pop(net_id, None) is None:
-                raise ApiError(404, "NetworkNotFound", f"Network {net_id} could not be found.")
-            for subnet_id in self.subnets_of(net_id):
-                self.remove_subnet(subnet_id)
-            for nets in self.dhcp.values():
-                nets.discard(net_id)
-        self.emit("network.delete.end", {"network_id": net_id})
+        """A network with one subnet (DHCP enabled or not), hosted nowhere: bind it with bind_network."""
+        with self.transaction():
+            net_id = self._new_network(name, availability_zone_hints)
+            self._new_subnet(net_id, dhcp)
+            self.emit("network.create.end", {"network": self.network_row(net_id)})
+            return net_id
 
     def add_router(self, name: str = "", ha: bool = False, distributed: bool = False,
                    availability_zone_hints: list[str] | None = None) -> str:
-        with self.lock:
+        """A router hosted nowhere: bind it with bind_router."""
+        with self.transaction():
             router_id = self.new_id()
             self.routers[router_id] = {"name": name, "ha": ha, "distributed": distributed,
                                        "availability_zone_hints": list(availability_zone_hints or []),
                                        "revision_number": 1}
-        self.emit("router.create.end", {"router": {"id": router_id, "revision_number": 1}})
-        return router_id
-
-    def delete_router(self, router_id: str) -> None:
-        with self.lock:
-            if self.routers.pop(router_id, None) is None:
-                raise ApiError(404, "RouterNotFound", f"Router {router_id} could not be found.")
-            for routers in self.l3.values():
-                routers.discard(router_id)
-        self.emit("router.delete.end", {"router_id": router_id})
+            self.emit("router.create.end", {"router": self.router_row(router_id)})
+            return router_id
 
     def bind_network(self, agent_id: str, net_id: str) -> None:
-        with self.lock:
-            self.dhcp.setdefault(agent_id, set()).add(net_id)
+        """Put a network on a DHCP agent, with no checks (for building topologies)."""
+        with self.transaction():
+            self._bind_network(agent_id, net_id)
 
     def bind_router(self, agent_id: str, router_id: str) -> None:
+        """Put a router on an L3 agent, with no checks (for building topologies)."""
+        with self.transaction():
+            self._bind_router(agent_id, router_id)
+
+    def delete_network(self, net_id: str) -> None:
+        """Delete a network, its subnets and its DHCP bindings (Neutron cascades)."""
+        with self.transaction():
+            if net_id not in self.networks:
+                raise network_not_found(net_id)
+            row = self.network_row(net_id)
+            for subnet_id in list(self._net_subnets.get(net_id, ())):
+                self._remove_subnet(subnet_id)
+            for agent_id in list(self._net_hosts.get(net_id, ())):
+                self._unbind_network(agent_id, net_id)
+            self._net_hosts.pop(net_id, None)
+            self._net_subnets.pop(net_id, None)
+            del self.networks[net_id]
+            self.emit("network.delete.end", {"network_id": net_id, "network": row})
+
+    def delete_router(self, router_id: str) -> None:
+        """Delete a router and its L3 bindings (Neutron cascades)."""
+        with self.transaction():
+            if router_id not in self.routers:
+                raise router_not_found(router_id)
+            row = self.router_row(router_id)
+            for agent_id in list(self._router_hosts.get(router_id, ())):
+                self._unbind_router(agent_id, router_id)
+            self._router_hosts.pop(router_id, None)
+            self._races.pop(router_id, None)
+            del self.routers[router_id]
+            self.emit("router.delete.end", {"router_id": router_id, "router": row})
+
+    def subnets_of(self, net_id: str) -> list[str]:
         with self.lock:
-            self.l3.setdefault(agent_id, set()).add(router_id)
+            return sorted(self._net_subnets.get(net_id, ()))
+
+    def remove_subnet(self, subnet_id: str) -> bool:
+        with self.transaction():
+            return self._remove_subnet(subnet_id)
 
     @classmethod
     def build(cls, dhcp_agents: int = 3, l3_agents: int = 3, networks: int = 10, routers: int = 10,
               dhcp_per_network: int = 1, agent_down_time: float = 75.0, seed: int | None = None,
               availability_zones: int = 1, clock: Callable[[], float] = time.time,
-              report_interval: float | None = None) -> Cloud:
-        cloud = cls(agent_down_time=agent_down_time, report_interval=report_interval, clock=clock, seed=seed)
+              report_interval: float | None = None, latency_s: float = 0.0, l3_agent_mode: str = "legacy") -> Cloud:
+        """Hosts net-1, net-2... each with a DHCP and/or an L3 agent (zone "nova", or az-1..az-N round robin);
+        networks (one DHCP subnet each) bound round robin to `dhcp_per_network` DHCP agents, legacy routers bound
+        round robin to the L3 agents."""
+        if min(dhcp_agents, l3_agents, networks, routers, dhcp_per_network, availability_zones) < 0:
+            raise ValueError("counts must be >= 0")
+        cloud = cls(agent_down_time=agent_down_time, report_interval=report_interval, clock=clock, seed=seed,
+                    latency_s=latency_s)
 
         def zone(i: int) -> str:
             return "nova" if availability_zones <= 1 else f"az-{i % availability_zones + 1}"
 
         dhcp_ids = [cloud.add_agent(DHCP, f"net-{i + 1}", zone(i)) for i in range(dhcp_agents)]
-        l3_ids = [cloud.add_agent(L3, f"net-{i + 1}", zone(i)) for i in range(l3_agents)]
+        l3_ids = [cloud.add_agent(L3, f"net-{i + 1}", zone(i), agent_mode=l3_agent_mode) for i in range(l3_agents)]
         for n in range(networks):
             net_id = cloud.add_network(name=f"net{n}")
             for k in range(min(dhcp_per_network, len(dhcp_ids))):
@@ -207,128 +330,372 @@ class Cloud:
     # --- liveness ------------------------------------------------------------------------------------------
 
     def set_agent_down(self, agent_id: str) -> None:
-        with self.lock:
+        """The agent stops heartbeating (its process or host died); the server notices after agent_down_time."""
+        with self.transaction():
             agent = self._agent(agent_id)
             if agent.down_at is None:
                 agent.down_at = self.clock()
 
     def set_agent_up(self, agent_id: str) -> None:
-        with self.lock:
+        """The agent (re)starts: heartbeats resume now, started_at is now."""
+        with self.transaction():
             agent = self._agent(agent_id)
             if agent.down_at is not None:
                 agent.down_at = None
                 agent.up_since = self.clock()
 
     def set_admin_state(self, agent_id: str, up: bool) -> None:
-        with self.lock:
+        with self.transaction():
             self._agent(agent_id).admin_state_up = up
 
-    def _agent(self, agent_id: str) -> AgentRec:
-        agent = self.agents.get(agent_id)
-        if agent is None:
-            raise ApiError(404, "AgentNotFound", f"Agent {agent_id} could not be found.")
-        return agent
-
     def last_heartbeat(self, agent: AgentRec) -> float:
-        interval = self.report_interval or 1.0
+        """The last report: up_since + k * report_interval, no later than now (or than when it went down)."""
+        interval = self.interval
         until = agent.down_at if agent.down_at is not None else self.clock()
         beats = int(max(0.0, until - agent.up_since) // interval)
         return agent.up_since + beats * interval
 
     def is_alive(self, agent: AgentRec) -> bool:
+        """Neutron's rule: alive unless the last heartbeat is older than agent_down_time."""
         return self.clock() - self.last_heartbeat(agent) <= self.agent_down_time
 
+    def _agent(self, agent_id: str) -> AgentRec:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise agent_not_found(agent_id)
+        return agent
+
+    # --- rows, as the API shows them ------------------------------------------------------------------------
+
     def agent_row(self, agent: AgentRec) -> dict[str, Any]:
-        config: dict[str, Any] = ({"agent_mode": agent.agent_mode, "routers": len(self.l3.get(agent.id, ()))}
-                                  if agent.agent_type == L3 else {"networks": len(self.dhcp.get(agent.id, ()))})
-        binary = "neutron-l3-agent" if agent.agent_type == L3 else "neutron-dhcp-agent"
+        binary, topic = _BINARIES.get(agent.agent_type, ("neutron-" + agent.agent_type.lower().replace(" ", "-"),
+                                                         "N/A"))
+        config: dict[str, Any]
+        if agent.agent_type == L3:
+            config = {"agent_mode": agent.agent_mode, "routers": len(self.l3.get(agent.id, ())),
+                      "ex_gw_ports": 0, "interfaces": 0, "floating_ips": 0, "handle_internal_only_routers": True,
+                      "log_agent_heartbeats": False}
+        elif agent.agent_type == DHCP:
+            nets = self.dhcp.get(agent.id, ())
+            subnets = sum(1 for n in nets for s in self._net_subnets.get(n, ()) if self.subnets[s]["enable_dhcp"])
+            config = {"networks": len(nets), "subnets": subnets, "ports": 0, "dhcp_lease_duration": 86400,
+                      "dhcp_driver": "neutron.agent.linux.dhcp.Dnsmasq", "log_agent_heartbeats": False}
+        else:
+            config = {}
         return {
-            "id": agent.id, "agent_type": agent.agent_type, "binary": binary, "host": agent.host,
-            "availability_zone": agent.availability_zone, "admin_state_up": agent.admin_state_up,
-            "alive": self.is_alive(agent), "heartbeat_timestamp": _ts(self.last_heartbeat(agent)),
-            "started_at": _ts(agent.up_since), "created_at": _ts(agent.created_at),
-            "topic": "l3_agent" if agent.agent_type == L3 else "dhcp_agent", "configurations": config,
-            "resources_synced": None, "description": None,
+            "id": agent.id, "agent_type": agent.agent_type, "binary": binary, "topic": topic, "host": agent.host,
+            "admin_state_up": agent.admin_state_up, "created_at": _ts(agent.created_at),
+            "started_at": _ts(agent.up_since), "heartbeat_timestamp": _ts(self.last_heartbeat(agent)),
+            "description": agent.description, "configurations": config, "resources_synced": None,
+            "availability_zone": agent.availability_zone, "alive": self.is_alive(agent),
         }
 
-    # --- scheduling API ------------------------------------------------------------------------------------
+    def network_row(self, net_id: str) -> dict[str, Any]:
+        net = self.networks[net_id]
+        zones = sorted({self.agents[a].availability_zone or "" for a in self._net_hosts.get(net_id, ())
+                        if a in self.agents} - {""})
+        return {"id": net_id, "name": net["name"], "status": "ACTIVE", "admin_state_up": True,
+                "subnets": sorted(self._net_subnets.get(net_id, ())),
+                "availability_zone_hints": list(net["availability_zone_hints"]), "availability_zones": zones,
+                "revision_number": net["revision_number"], "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
+                "shared": False, "router:external": False, "description": "", "mtu": 1500}
+
+    def subnet_row(self, subnet_id: str) -> dict[str, Any]:
+        subnet = self.subnets[subnet_id]
+        return {"id": subnet_id, "network_id": subnet["network_id"], "name": subnet["name"],
+                "enable_dhcp": subnet["enable_dhcp"], "cidr": subnet["cidr"], "ip_version": subnet["ip_version"],
+                "revision_number": subnet["revision_number"], "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
+                "description": ""}
+
+    def router_row(self, router_id: str) -> dict[str, Any]:
+        router = self.routers[router_id]
+        zones = sorted({self.agents[a].availability_zone or "" for a in self._router_hosts.get(router_id, ())
+                        if a in self.agents} - {""})
+        return {"id": router_id, "name": router["name"], "status": "ACTIVE", "admin_state_up": True,
+                "ha": router["ha"], "distributed": router["distributed"],
+                "availability_zone_hints": list(router["availability_zone_hints"]), "availability_zones": zones,
+                "revision_number": router["revision_number"], "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
+                "external_gateway_info": None, "description": ""}
+
+    def agent_rows(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.agent_row(a) for a in self.agents.values()]
+
+    def network_rows(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.network_row(n) for n in self.networks]
+
+    def subnet_rows(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.subnet_row(s) for s in self.subnets]
+
+    def router_rows(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.router_row(r) for r in self.routers]
+
+    # --- the resource API (what the HTTP server calls) ------------------------------------------------------
+
+    def show_agent(self, agent_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self.agent_row(self._agent(agent_id))
+
+    def update_agent(self, agent_id: str, admin_state_up: bool | None = None,
+                     description: str | None = None) -> dict[str, Any]:
+        with self.transaction():
+            agent = self._agent(agent_id)
+            if admin_state_up is not None:
+                agent.admin_state_up = admin_state_up
+            if description is not None:
+                agent.description = description
+            row = self.agent_row(agent)
+            self.emit("agent.update.end", {"agent": row})
+            return row
+
+    def delete_agent(self, agent_id: str) -> None:
+        """Delete an agent record and its bindings (Neutron cascades)."""
+        with self.transaction():
+            agent = self._agent(agent_id)
+            for net_id in list(self.dhcp.get(agent_id, ())):
+                self._unbind_network(agent_id, net_id)
+            for router_id in list(self.l3.get(agent_id, ())):
+                self._unbind_router(agent_id, router_id)
+            self.dhcp.pop(agent_id, None)
+            self.l3.pop(agent_id, None)
+            row = self.agent_row(agent)
+            del self.agents[agent_id]
+            self.emit("agent.delete.end", {"agent_id": agent_id, "agent": row})
+
+    def show_network(self, net_id: str) -> dict[str, Any]:
+        with self.lock:
+            if net_id not in self.networks:
+                raise network_not_found(net_id)
+            return self.network_row(net_id)
+
+    def create_network(self, name: str = "", availability_zone_hints: list[str] | None = None) -> dict[str, Any]:
+        """POST /v2.0/networks: a network without subnets (so not scheduled on any DHCP agent)."""
+        with self.transaction():
+            row = self.network_row(self._new_network(name, availability_zone_hints))
+            self.emit("network.create.end", {"network": row})
+            return row
+
+    def show_subnet(self, subnet_id: str) -> dict[str, Any]:
+        with self.lock:
+            if subnet_id not in self.subnets:
+                raise ApiError(404, "SubnetNotFound", f"Subnet {subnet_id} could not be found.")
+            return self.subnet_row(subnet_id)
+
+    def create_subnet(self, network_id: str, cidr: str | None = None, enable_dhcp: bool = True, name: str = "",
+                      ip_version: int = 4) -> dict[str, Any]:
+        """POST /v2.0/subnets. A DHCP subnet on a network that no DHCP agent hosts schedules the network on ONE
+        live, enabled DHCP agent, the one with the fewest networks (dhcp_agents_per_network = 1, as Neutron)."""
+        with self.transaction():
+            if network_id not in self.networks:
+                raise network_not_found(network_id)
+            subnet_id = self._new_subnet(network_id, enable_dhcp, cidr, name, ip_version)
+            row = self.subnet_row(subnet_id)
+            self.emit("subnet.create.end", {"subnet": row})
+            if enable_dhcp and not self._net_hosts.get(network_id):
+                live = [a for a in self.agents.values()
+                        if a.agent_type == DHCP and a.admin_state_up and self.is_alive(a)]
+                if live:
+                    target = min(live, key=lambda a: (len(self.dhcp.get(a.id, ())), a.id))
+                    self._bind_network(target.id, network_id)
+            return row
+
+    def delete_subnet(self, subnet_id: str) -> None:
+        with self.transaction():
+            if subnet_id not in self.subnets:
+                raise ApiError(404, "SubnetNotFound", f"Subnet {subnet_id} could not be found.")
+            row = self.subnet_row(subnet_id)
+            self._remove_subnet(subnet_id)
+            self.emit("subnet.delete.end", {"subnet_id": subnet_id, "subnet": row})
+
+    def show_router(self, router_id: str) -> dict[str, Any]:
+        with self.lock:
+            if router_id not in self.routers:
+                raise router_not_found(router_id)
+            return self.router_row(router_id)
+
+    def create_router(self, name: str = "", ha: bool = False, distributed: bool = False,
+                      availability_zone_hints: list[str] | None = None) -> dict[str, Any]:
+        """POST /v2.0/routers: not scheduled (Neutron schedules a router when an interface is added)."""
+        with self.transaction():
+            router_id = self.add_router(name, ha, distributed, availability_zone_hints)
+            return self.router_row(router_id)
+
+    # --- the scheduling API (checks in the order Neutron makes them) -------------------------------------------
 
     def add_network_to_agent(self, agent_id: str, net_id: str) -> None:
-        with self.lock:
-            agent = self.agents.get(agent_id)
-            if agent is None or agent.agent_type != DHCP:
+        """POST /v2.0/agents/{agent_id}/dhcp-networks {"network_id": net_id} (Neutron's
+        add_network_to_dhcp_agent): the network must exist, the agent must exist, be a DHCP agent and be
+        enabled (admin_state_up); its liveness is not checked."""
+        with self.transaction():
+            if net_id not in self.networks:
+                raise network_not_found(net_id)
+            agent = self._agent(agent_id)
+            if agent.agent_type != DHCP or not agent.admin_state_up:
                 raise ApiError(404, "InvalidDHCPAgent",
                                f"Agent {agent_id} is not a valid DHCP Agent or has been disabled.")
-            if net_id not in self.networks:
-                raise ApiError(404, "NetworkNotFound", f"Network {net_id} could not be found.")
-            if net_id in self.dhcp.setdefault(agent_id, set()):
+            if agent_id in self._net_hosts.get(net_id, ()):
                 raise ApiError(409, "NetworkHostedByDHCPAgent",
                                f"The network {net_id} has been already hosted by the DHCP Agent {agent_id}.")
-            self.dhcp[agent_id].add(net_id)
+            self._bind_network(agent_id, net_id)
+            self.emit("dhcp_agent.network.add", {"agent": {"id": agent_id, "network_id": net_id}})
 
     def remove_network_from_agent(self, agent_id: str, net_id: str) -> None:
-        with self.lock:
-            if net_id not in self.dhcp.get(agent_id, set()):
+        """DELETE /v2.0/agents/{agent_id}/dhcp-networks/{net_id}."""
+        with self.transaction():
+            self._agent(agent_id)
+            if not self._unbind_network(agent_id, net_id):
                 raise ApiError(409, "NetworkNotHostedByDhcpAgent",
                                f"The network {net_id} is not hosted by the DHCP agent {agent_id}.")
-            self.dhcp[agent_id].discard(net_id)
+            self.emit("dhcp_agent.network.remove", {"agent": {"id": agent_id, "network_id": net_id}})
 
     def add_router_to_agent(self, agent_id: str, router_id: str) -> None:
-        with self.lock:
+        """POST /v2.0/agents/{agent_id}/l3-routers {"router_id": router_id} (Neutron's add_router_to_l3_agent).
+        A non-HA router can be on one agent only; adding it again to the agent that hosts it is a success."""
+        with self.transaction():
             race = self._races.pop(router_id, None)
-            if race is not None:
-                self.bind_router(race, router_id)
-            agent = self.agents.get(agent_id)
-            if agent is None or agent.agent_type != L3 or not agent.admin_state_up:
-                raise ApiError(404, "InvalidL3Agent", f"Agent {agent_id} is not a L3 Agent or has been disabled.")
+            if race is not None and router_id in self.routers:
+                self._another_actor_binds(race, router_id)
             router = self.routers.get(router_id)
             if router is None:
-                raise ApiError(404, "RouterNotFound", f"Router {router_id} could not be found.")
-            if agent.agent_mode == "dvr":
+                raise router_not_found(router_id)
+            agent = self._agent(agent_id)
+            if agent.agent_type != L3:
+                raise ApiError(404, "InvalidL3Agent", f"Agent {agent_id} is not a L3 Agent or has been disabled.")
+            if agent.agent_mode in DVR_ONLY_MODES:
                 raise ApiError(409, "DVRL3CannotAssignToDvrAgent",
                                "Not allowed to manually assign a router to an agent in 'dvr' mode.")
-            if router["distributed"] and agent.agent_mode == "legacy":
+            if agent.agent_mode == "legacy" and router["distributed"]:
                 raise ApiError(409, "RouterL3AgentMismatch",
                                f"Cannot host distributed router {router_id} on legacy L3 agent {agent_id}.")
-            hosts = [a for a, routers in self.l3.items() if router_id in routers]
-            if agent_id in hosts:
-                return
-            if hosts and not router["ha"]:
-                raise ApiError(409, "RouterHostedByL3Agent",
-                               f"The router {router_id} has been already hosted by the L3 Agent {hosts[0]}.")
-            self.l3.setdefault(agent_id, set()).add(router_id)
+            if not agent.admin_state_up:
+                raise ApiError(404, "InvalidL3Agent", f"Agent {agent_id} is not a L3 Agent or has been disabled.")
+            hosts = self._router_hosts.get(router_id, [])
+            if agent_id not in hosts:
+                if hosts and not router["ha"]:
+                    raise ApiError(409, "RouterHostedByL3Agent",
+                                   f"The router {router_id} has been already hosted by the L3 Agent {hosts[0]}.")
+                self._bind_router(agent_id, router_id)
+            self.emit("l3_agent.router.add", {"agent": {"id": agent_id, "router_id": router_id}})
 
     def remove_router_from_agent(self, agent_id: str, router_id: str) -> None:
-        with self.lock:
-            self.l3.get(agent_id, set()).discard(router_id)
+        """DELETE /v2.0/agents/{agent_id}/l3-routers/{router_id} (Neutron's remove_router_from_l3_agent): a no-op
+        success when the router is not there, but RouterNotFound for a router that does not exist."""
+        with self.transaction():
+            agent = self._agent(agent_id)
+            if agent.agent_mode in DVR_ONLY_MODES:
+                raise ApiError(409, "DVRL3CannotRemoveFromDvrAgent",
+                               "Not allowed to manually remove a router from an agent in 'dvr' mode.")
+            self._unbind_router(agent_id, router_id)
+            if router_id not in self.routers:
+                raise router_not_found(router_id)
+            self.emit("l3_agent.router.remove", {"agent": {"id": agent_id, "router_id": router_id}})
 
-    # --- faults, counting ----------------------------------------------------------------------------------
+    def networks_on_agent(self, agent_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/agents/{agent_id}/dhcp-networks: full network rows (an L3 agent hosts none). A binding made
+        by bind_network to an id that is no network stands for a network deleted between two reads of a client:
+        it shows as {"id": ...} only."""
+        with self.lock:
+            nets = sorted(self.dhcp.get(agent_id, ()))
+            if not nets:
+                self._agent(agent_id)
+            return [self.network_row(n) if n in self.networks else {"id": n} for n in nets]
+
+    def agents_hosting_network(self, net_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/networks/{net_id}/dhcp-agents (an unknown network: an empty list, as Neutron)."""
+        with self.lock:
+            return [self.agent_row(self.agents[a]) for a in self._net_hosts.get(net_id, ()) if a in self.agents]
+
+    def routers_on_agent(self, agent_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/agents/{agent_id}/l3-routers: full router rows (a binding to an id that is no router: see
+        networks_on_agent)."""
+        with self.lock:
+            routers = sorted(self.l3.get(agent_id, ()))
+            if not routers:
+                self._agent(agent_id)
+            return [self.router_row(r) if r in self.routers else {"id": r} for r in routers]
+
+    def agents_hosting_router(self, router_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/routers/{router_id}/l3-agents; rows of an HA router carry ha_state: "active" on the first
+        hosting agent that is alive and enabled, "standby" on the others."""
+        with self.lock:
+            router = self.routers.get(router_id)
+            if router is None:
+                raise router_not_found(router_id)
+            hosts = [self.agents[a] for a in self._router_hosts.get(router_id, ()) if a in self.agents]
+            rows = [self.agent_row(a) for a in hosts]
+            if router["ha"] and rows:
+                active = next((i for i, a in enumerate(hosts) if a.admin_state_up and self.is_alive(a)), 0)
+                for i, row in enumerate(rows):
+                    row["ha_state"] = "active" if i == active else "standby"
+            return rows
+
+    # --- faults ----------------------------------------------------------------------------------------------
 
     def add_fault(self, method: str, pattern: str, status: int | None = None, delay_s: float = 0.0, count: int = 1,
                   reset: bool = False) -> None:
+        """The next `count` API calls matching `method` ("*": any) and `pattern` ("GET /v2.0/agents",
+        "/v2.0/agents/{id}/l3-routers" or "*") sleep `delay_s`, then either close the connection without an
+        answer (reset) or answer `status` with an InjectedFault NeutronError (status None: answer normally).
+        Faults are consumed in the order they were added."""
+        if not isinstance(method, str) or not isinstance(pattern, str) or not pattern:
+            raise ValueError("method and pattern must be non-empty strings")
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int)
+                                   or not 100 <= status <= 599):
+            raise ValueError("status must be an HTTP status code or None")
+        if isinstance(delay_s, bool) or not isinstance(delay_s, int | float) or delay_s < 0:
+            raise ValueError("delay_s must be a number >= 0")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError("count must be an integer >= 1")
+        if not isinstance(reset, bool):
+            raise ValueError("reset must be true or false")
+        fault_method, fault_pattern = split_pattern(method, pattern)
         with self.lock:
-            self._faults.append(Fault(method, pattern, status, delay_s, count, reset))
+            self._faults.append(Fault(fault_method, fault_pattern, status, float(delay_s), count, reset))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+            self._races.clear()
 
     def add_race_on_next_add_router(self, router_id: str, agent_id: str) -> None:
+        """On the next POST l3-routers for this router, another actor first puts it on `agent_id` (moving a
+        non-HA router there), so that call meets the state another actor left: 409 RouterHostedByL3Agent for a
+        legacy router going elsewhere."""
         with self.lock:
             self._races[router_id] = agent_id
 
+    def _another_actor_binds(self, agent_id: str, router_id: str) -> None:
+        if not self.routers[router_id]["ha"]:
+            for other in list(self._router_hosts.get(router_id, ())):
+                if other != agent_id:
+                    self._unbind_router(other, router_id)
+                    self.emit("l3_agent.router.remove", {"agent": {"id": other, "router_id": router_id}})
+        self._bind_router(agent_id, router_id)
+        self.emit("l3_agent.router.add", {"agent": {"id": agent_id, "router_id": router_id}})
+
     def take_fault(self, method: str, pattern: str) -> Fault | None:
+        """The first fault matching this call, consumed; `pattern` with or without the method in front."""
+        _, path = split_pattern("*", pattern)
         with self.lock:
             for fault in self._faults:
-                if fault.matches(method, pattern):
+                if fault.matches(method, path):
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)
                     return fault
             return None
 
+    # --- call counting ---------------------------------------------------------------------------------------
+
     def count(self, method: str, pattern: str, ids: tuple[str, ...], status: int, member: str | None) -> None:
         with self.lock:
             self._calls[f"{method} {pattern}"] += 1
             self._log.append(Call(time.monotonic(), method, pattern, ids, status, member))
-            if len(self._log) > 200_000:
-                del self._log[:100_000]
+            if len(self._log) > CALL_LOG_MAX:
+                del self._log[: CALL_LOG_MAX // 2]
 
     def reset_stats(self) -> None:
         with self.lock:
@@ -336,29 +703,96 @@ class Cloud:
             self._log.clear()
 
     def call_log(self) -> list[dict[str, Any]]:
+        """Every counted call, oldest first: at (monotonic), method, pattern, ids, status (0: reset), member."""
         with self.lock:
-            return [c.__dict__ | {"ids": list(c.ids)} for c in self._log]
+            return [c.as_dict() for c in self._log]
 
     def stats(self) -> dict[str, Any]:
+        """{"calls": {"METHOD /pattern": n}, "agents": [{id, host, agent_type, alive, admin_state_up}],
+        "bindings": {"l3": {router_id: [agent_id...]}, "dhcp": {network_id: [agent_id...]}}}"""
         with self.lock:
             return {
                 "calls": dict(self._calls),
                 "agents": [{"id": a.id, "host": a.host, "agent_type": a.agent_type, "alive": self.is_alive(a),
                             "admin_state_up": a.admin_state_up} for a in self.agents.values()],
                 "bindings": {
-                    "l3": _invert(self.l3, self.routers),
-                    "dhcp": _invert(self.dhcp, self.networks),
+                    "l3": _hosts(self._router_hosts, self.routers),
+                    "dhcp": _hosts(self._net_hosts, self.networks),
                 },
             }
 
+    # --- internals (lock held) -------------------------------------------------------------------------------
 
-def _invert(table: dict[str, set[str]], resources: dict[str, Any]) -> dict[str, list[str]]:
-    result: dict[str, list[str]] = {r: [] for r in resources}
-    for agent_id, ids in table.items():
-        for resource_id in ids:
-            result.setdefault(resource_id, []).append(agent_id)
-    return {r: sorted(a) for r, a in result.items()}
+    def _new_network(self, name: str, availability_zone_hints: list[str] | None) -> str:
+        net_id = self.new_id()
+        self.networks[net_id] = {"name": name, "availability_zone_hints": list(availability_zone_hints or []),
+                                 "revision_number": 1}
+        self._net_subnets[net_id] = set()
+        return net_id
+
+    def _new_subnet(self, net_id: str, enable_dhcp: bool, cidr: str | None = None, name: str = "",
+                    ip_version: int = 4) -> str:
+        subnet_id = self.new_id()
+        index = self._subnet_seq
+        self._subnet_seq += 1
+        self.subnets[subnet_id] = {"network_id": net_id, "enable_dhcp": enable_dhcp, "ip_version": ip_version,
+                                   "cidr": cidr or f"10.{index // 256 % 256}.{index % 256}.0/24", "name": name,
+                                   "revision_number": 1}
+        self._net_subnets.setdefault(net_id, set()).add(subnet_id)
+        return subnet_id
+
+    def _remove_subnet(self, subnet_id: str) -> bool:
+        subnet = self.subnets.pop(subnet_id, None)
+        if subnet is None:
+            return False
+        self._net_subnets.get(subnet["network_id"], set()).discard(subnet_id)
+        return True
+
+    def _bind_network(self, agent_id: str, net_id: str) -> bool:
+        nets = self.dhcp.setdefault(agent_id, set())
+        if net_id in nets:
+            return False
+        nets.add(net_id)
+        self._net_hosts.setdefault(net_id, []).append(agent_id)
+        return True
+
+    def _unbind_network(self, agent_id: str, net_id: str) -> bool:
+        nets = self.dhcp.get(agent_id)
+        if nets is None or net_id not in nets:
+            return False
+        nets.discard(net_id)
+        hosts = self._net_hosts.get(net_id, [])
+        if agent_id in hosts:
+            hosts.remove(agent_id)
+        return True
+
+    def _bind_router(self, agent_id: str, router_id: str) -> bool:
+        routers = self.l3.setdefault(agent_id, set())
+        if router_id in routers:
+            return False
+        routers.add(router_id)
+        self._router_hosts.setdefault(router_id, []).append(agent_id)
+        return True
+
+    def _unbind_router(self, agent_id: str, router_id: str) -> bool:
+        routers = self.l3.get(agent_id)
+        if routers is None or router_id not in routers:
+            return False
+        routers.discard(router_id)
+        hosts = self._router_hosts.get(router_id, [])
+        if agent_id in hosts:
+            hosts.remove(agent_id)
+        return True
+
+
+def _hosts(index: dict[str, list[str]], resources: dict[str, Any]) -> dict[str, list[str]]:
+    table: dict[str, list[str]] = {r: [] for r in resources}
+    for resource_id, agent_ids in index.items():
+        if agent_ids or resource_id in table:
+            table[resource_id] = sorted(agent_ids)
+    return table
 
 
 def _ts(epoch: float) -> str:
+    """Neutron's timestamp format (1 s precision, UTC, no zone suffix)."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")

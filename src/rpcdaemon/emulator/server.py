@@ -1,142 +1,222 @@
-"""The emulated Neutron's HTTP API: the subset rpcdaemon uses, plus a control API for tests and the demo.
+"""The emulated Neutron's HTTP API: the subset rpcdaemon uses, plus a control API for tests, the demo and benchmarks.
 
-Stdlib only (ThreadingHTTPServer, HTTP/1.1 keep-alive), so the emulator runs anywhere the daemon does. Every call
-is counted by method and path pattern (`GET /v2.0/agents/{id}/dhcp-networks`), which is how the tests and
-benchmarks check what rpcdaemon costs a Neutron server. Faults (status codes, delays, connection resets) are
-injected per pattern. Control paths live under /_emulator/ and are not counted.
+Why it exists: rpcdaemon talks to Neutron through openstacksdk over HTTP, and the tests, the demo and the benchmarks
+must exercise that real code path (version discovery, keep-alive, pagination, error bodies, timeouts, resets)
+without an OpenStack. Stdlib only (ThreadingHTTPServer, HTTP/1.1 keep-alive), so the emulator runs anywhere the
+daemon does.
+
+What a real Neutron 29 does, this does: NeutronError bodies, `fields=` and filters on the four top-level lists,
+limit/marker pagination with `<resource>_links` (next when a page is full, previous always), and nothing of that on
+the scheduler sub-resources (/agents/{id}/dhcp-networks and the like), whose controllers ignore the query string.
+Every API call (version discovery aside) is counted by method and path pattern
+(`GET /v2.0/agents/{id}/dhcp-networks`), which is how the tests and benchmarks check what rpcdaemon costs a Neutron
+server. Faults (status codes, delays, connection resets) are injected per pattern. Control paths live under
+/_emulator/ and are neither counted, delayed nor faulted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import socket
+import socketserver
+import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from rpcdaemon.emulator.cloud import DHCP, L3, ApiError, Cloud
 
 LOG = logging.getLogger("rpcdaemon.emulator")
 ID = r"([^/]+)"
+MAX_BODY = 16 * 1024 * 1024
+PAGING_KEYS = frozenset({"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir"})
+RESOURCES = ("agent", "network", "subnet", "router")
 
-ApiHandler = Callable[["Request"], tuple[int, Any]]
 
-
+@dataclass
 class Request:
-    def __init__(self, cloud: Cloud, base: str, query: dict[str, list[str]], body: Any, ids: tuple[str, ...]) -> None:
-        self.cloud, self.base, self.query, self.body, self.ids = cloud, base, query, body, ids
+    cloud: Cloud
+    base: str
+    """scheme://host:port as the client addressed the server"""
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    ids: tuple[str, ...]
 
 
-def _fields(rows: list[dict[str, Any]], query: dict[str, list[str]]) -> list[dict[str, Any]]:
-    wanted = query.get("fields")
-    if not wanted:
-        return rows
-    return [{k: v for k, v in row.items() if k in wanted} for row in rows]
+ApiHandler = Callable[[Request], tuple[int, Any]]
 
 
-def _truthy(value: str) -> bool:
-    return value.lower() in ("true", "1", "yes")
+# --- query strings: booleans, filters, fields, pagination --------------------------------------------------------
 
 
-def _filter(rows: list[dict[str, Any]], query: dict[str, list[str]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    for key in keys:
-        if key in query:
-            values = query[key]
-            rows = [r for r in rows if (str(r.get(key)).lower() in [v.lower() for v in values]
-                                        if not isinstance(r.get(key), bool)
-                                        else any(r[key] == _truthy(v) for v in values))]
+def to_bool(value: Any, name: str = "") -> bool:
+    """neutron-lib's convert_to_boolean: True/False, 1/0, "true"/"false"/"1"/"0" in any case; else 400."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    what = f" for {name}" if name else ""
+    raise ApiError(400, "InvalidInput", f"Invalid input{what}: '{value}' cannot be converted to boolean.")
+
+
+def _filter(rows: list[dict[str, Any]], query: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Neutron's list filters: ?attr=v1&attr=v2 keeps rows whose attr is one of the values (booleans converted).
+    Keys that are not an attribute of the resource, and list or dict attributes, are ignored."""
+    for key, values in query.items():
+        if key in PAGING_KEYS or not rows or key not in rows[0]:
+            continue
+        sample = rows[0][key]
+        if isinstance(sample, list | dict):
+            continue
+        if isinstance(sample, bool):
+            wanted: set[Any] = {to_bool(v, key) for v in values}
+            rows = [r for r in rows if r.get(key) in wanted]
+        else:
+            wanted = set(values)
+            rows = [r for r in rows if str(r.get(key)) in wanted]
     return rows
 
 
-def _page(req: Request, key: str, path: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    rows = sorted(rows, key=lambda r: r["id"])
-    marker = req.query.get("marker", [None])[0]
-    if marker:
-        rows = [r for r in rows if r["id"] > marker]
+def _fields(row: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+    wanted = query.get("fields")
+    if not wanted:
+        return row
+    return {k: v for k, v in row.items() if k in wanted}
+
+
+def _limit(query: dict[str, list[str]]) -> int:
+    raw = query.get("limit", ["0"])[-1]
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise ApiError(400, "BadRequest", f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.")
+    return limit
+
+
+def _listing(req: Request, key: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A filtered, paginated list of `key` with only the asked fields, as Neutron renders a collection."""
+    rows = _filter(rows, req.query)
     result: dict[str, Any] = {}
-    limit = req.query.get("limit", [None])[0]
-    if limit and limit.isdigit() and int(limit) > 0 and len(rows) > int(limit):
-        rows = rows[: int(limit)]
-        query = {k: v for k, v in req.query.items() if k != "marker"} | {"marker": [rows[-1]["id"]]}
-        result[f"{key}_links"] = [{"rel": "next", "href": f"{req.base}{path}?{urlencode(query, doseq=True)}"}]
-    result[key] = _fields(rows, req.query)
+    limit = _limit(req.query)
+    if limit:
+        rows.sort(key=lambda r: str(r["id"]))
+        marker = req.query.get("marker", [""])[-1]
+        reverse = req.query.get("page_reverse", ["false"])[-1].lower() == "true"
+        if reverse:
+            rows = [r for r in rows if not marker or r["id"] < marker][-limit:]
+        else:
+            rows = [r for r in rows if not marker or r["id"] > marker][:limit]
+        links = []
+        if not (len(rows) < limit and not reverse):
+            links.append({"rel": "next", "href": _page_href(req, rows[-1]["id"] if rows else None, False)})
+        if not (len(rows) < limit and reverse):
+            links.append({"rel": "previous", "href": _page_href(req, rows[0]["id"] if rows else None, True)})
+        result[f"{key}_links"] = links
+    result[key] = [_fields(r, req.query) for r in rows]
     return result
 
 
-def _network_row(cloud: Cloud, net_id: str) -> dict[str, Any]:
-    net = cloud.networks[net_id]
-    return {"id": net_id, "name": net["name"], "status": "ACTIVE", "admin_state_up": True,
-            "subnets": sorted(cloud.subnets_of(net_id)),
-            "availability_zone_hints": net["availability_zone_hints"], "availability_zones": ["nova"],
-            "revision_number": net["revision_number"], "project_id": "admin", "shared": False,
-            "router:external": False}
+def _page_href(req: Request, marker: str | None, reverse: bool) -> str:
+    query = {k: v for k, v in req.query.items() if k not in ("marker", "page_reverse")}
+    if marker is not None:
+        query["marker"] = [marker]
+    if reverse:
+        query["page_reverse"] = ["True"]
+    return f"{req.base}{req.path}?{urlencode(query, doseq=True)}"
 
 
-def _router_row(cloud: Cloud, router_id: str) -> dict[str, Any]:
-    router = cloud.routers[router_id]
-    return {"id": router_id, "name": router["name"], "status": "ACTIVE", "admin_state_up": True,
-            "ha": router["ha"], "distributed": router["distributed"],
-            "availability_zone_hints": router["availability_zone_hints"], "availability_zones": ["nova"],
-            "revision_number": router["revision_number"], "project_id": "admin"}
-
-
-def _subnet_row(cloud: Cloud, subnet_id: str) -> dict[str, Any]:
-    return {"id": subnet_id} | cloud.subnets[subnet_id]
-
-
-def _require(body: Any, key: str) -> dict[str, Any]:
+def _resource_body(body: Any, key: str) -> dict[str, Any]:
+    if body is None:
+        raise ApiError(400, "HTTPBadRequest", "Resource body required")
     inner = body.get(key) if isinstance(body, dict) else None
     if not isinstance(inner, dict):
-        raise ApiError(400, "HTTPBadRequest", f"Resource body required: {key}")
+        raise ApiError(400, "HTTPBadRequest", f"Unable to find '{key}' in request body")
     return inner
 
 
-# --- handlers ---------------------------------------------------------------------------------------------------
+def _str_attr(spec: dict[str, Any], key: str, default: str = "") -> str:
+    value = spec.get(key, default)
+    if not isinstance(value, str):
+        raise ApiError(400, "InvalidInput", f"Invalid input for {key}. Reason: '{value}' is not a valid string.")
+    return value
+
+
+def _hints(spec: dict[str, Any]) -> list[str]:
+    hints = spec.get("availability_zone_hints", [])
+    if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
+        raise ApiError(400, "InvalidInput", "Invalid input for availability_zone_hints: a list of strings is needed.")
+    return hints
+
+
+def _scheduler_body(body: Any, key: str) -> str:
+    value = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(value, str):
+        raise ApiError(400, "HTTPBadRequest", f"Failed to parse request. Parameter '{key}' not specified")
+    return value
+
+
+# --- API handlers ------------------------------------------------------------------------------------------------
+
+
+def versions(req: Request) -> tuple[int, Any]:
+    return 200, {"versions": [{"id": "v2.0", "status": "CURRENT",
+                               "links": [{"href": f"{req.base}/v2.0/", "rel": "self"}]}]}
+
+
+def v2_resources(req: Request) -> tuple[int, Any]:
+    return 200, {"resources": [{"name": name, "collection": f"{name}s",
+                                "links": [{"href": f"{req.base}/v2.0/{name}s", "rel": "self"}]}
+                               for name in RESOURCES]}
 
 
 def list_agents(req: Request) -> tuple[int, Any]:
-    rows = [req.cloud.agent_row(a) for a in req.cloud.agents.values()]
-    rows = _filter(rows, req.query, ("agent_type", "host", "alive", "admin_state_up"))
-    return 200, _page(req, "agents", "/v2.0/agents", rows)
+    return 200, _listing(req, "agents", req.cloud.agent_rows())
 
 
 def show_agent(req: Request) -> tuple[int, Any]:
-    return 200, {"agent": req.cloud.agent_row(req.cloud._agent(req.ids[0]))}
+    return 200, {"agent": _fields(req.cloud.show_agent(req.ids[0]), req.query)}
 
 
 def update_agent(req: Request) -> tuple[int, Any]:
-    update = _require(req.body, "agent")
-    if "admin_state_up" in update:
-        req.cloud.set_admin_state(req.ids[0], bool(update["admin_state_up"]))
-    return show_agent(req)
+    spec = _resource_body(req.body, "agent")
+    unknown = set(spec) - {"admin_state_up", "description"}
+    if unknown:
+        raise ApiError(400, "HTTPBadRequest", f"Attribute '{sorted(unknown)[0]}' not allowed in PUT")
+    admin = to_bool(spec["admin_state_up"], "admin_state_up") if "admin_state_up" in spec else None
+    description = _str_attr(spec, "description") if "description" in spec else None
+    return 200, {"agent": req.cloud.update_agent(req.ids[0], admin, description)}
+
+
+def delete_agent(req: Request) -> tuple[int, Any]:
+    req.cloud.delete_agent(req.ids[0])
+    return 204, None
 
 
 def list_networks(req: Request) -> tuple[int, Any]:
-    rows = [_network_row(req.cloud, n) for n in req.cloud.networks]
-    return 200, _page(req, "networks", "/v2.0/networks", _filter(rows, req.query, ("id", "name")))
+    return 200, _listing(req, "networks", req.cloud.network_rows())
 
 
 def show_network(req: Request) -> tuple[int, Any]:
-    if req.ids[0] not in req.cloud.networks:
-        raise ApiError(404, "NetworkNotFound", f"Network {req.ids[0]} could not be found.")
-    return 200, {"network": _network_row(req.cloud, req.ids[0])}
+    return 200, {"network": _fields(req.cloud.show_network(req.ids[0]), req.query)}
 
 
 def create_network(req: Request) -> tuple[int, Any]:
-    spec = _require(req.body, "network")
-    with req.cloud.lock:
-        net_id = req.cloud.new_id()
-        req.cloud.networks[net_id] = {"name": str(spec.get("name", "")), "revision_number": 1,
-                                      "availability_zone_hints": list(spec.get("availability_zone_hints", []))}
-        row = _network_row(req.cloud, net_id)
-    req.cloud.emit("network.create.end", {"network": row})
-    return 201, {"network": row}
+    spec = _resource_body(req.body, "network")
+    return 201, {"network": req.cloud.create_network(_str_attr(spec, "name"), _hints(spec))}
 
 
 def delete_network(req: Request) -> tuple[int, Any]:
@@ -145,52 +225,47 @@ def delete_network(req: Request) -> tuple[int, Any]:
 
 
 def list_subnets(req: Request) -> tuple[int, Any]:
-    rows = [_subnet_row(req.cloud, s) for s in req.cloud.subnets]
-    return 200, _page(req, "subnets", "/v2.0/subnets", _filter(rows, req.query, ("network_id", "enable_dhcp")))
+    return 200, _listing(req, "subnets", req.cloud.subnet_rows())
+
+
+def show_subnet(req: Request) -> tuple[int, Any]:
+    return 200, {"subnet": _fields(req.cloud.show_subnet(req.ids[0]), req.query)}
 
 
 def create_subnet(req: Request) -> tuple[int, Any]:
-    spec = _require(req.body, "subnet")
-    cloud = req.cloud
-    with cloud.lock:
-        net_id = str(spec.get("network_id", ""))
-        if net_id not in cloud.networks:
-            raise ApiError(404, "NetworkNotFound", f"Network {net_id} could not be found.")
-        enable_dhcp = spec.get("enable_dhcp", True) is not False
-        subnet_id = cloud._add_subnet(net_id, enable_dhcp, spec.get("cidr"))
-        hosted = any(net_id in nets for nets in cloud.dhcp.values())
-        live = [a for a in cloud.agents.values() if a.agent_type == DHCP and a.admin_state_up and cloud.is_alive(a)]
-        if enable_dhcp and not hosted and live:  # Neutron's auto-scheduling: dhcp_agents_per_network = 1
-            target = min(live, key=lambda a: (len(cloud.dhcp.get(a.id, ())), a.id))
-            cloud.bind_network(target.id, net_id)
-        row = _subnet_row(cloud, subnet_id)
-    cloud.emit("subnet.create.end", {"subnet": row})
+    spec = _resource_body(req.body, "subnet")
+    network_id = spec.get("network_id")
+    if not isinstance(network_id, str):
+        raise ApiError(400, "HTTPBadRequest", "Failed to parse request. Required attribute 'network_id' not specified")
+    cidr = spec.get("cidr")
+    if cidr is not None and not isinstance(cidr, str):
+        raise ApiError(400, "InvalidInput", f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.")
+    ip_version = spec.get("ip_version", 4)
+    if ip_version not in (4, 6) or isinstance(ip_version, bool):
+        raise ApiError(400, "InvalidInput", f"Invalid input for ip_version. Reason: {ip_version} is not in [4, 6].")
+    enable_dhcp = to_bool(spec.get("enable_dhcp", True), "enable_dhcp")
+    row = req.cloud.create_subnet(network_id, cidr, enable_dhcp, _str_attr(spec, "name"), int(ip_version))
     return 201, {"subnet": row}
 
 
 def delete_subnet(req: Request) -> tuple[int, Any]:
-    with req.cloud.lock:
-        if not req.cloud.remove_subnet(req.ids[0]):
-            raise ApiError(404, "SubnetNotFound", f"Subnet {req.ids[0]} could not be found.")
+    req.cloud.delete_subnet(req.ids[0])
     return 204, None
 
 
 def list_routers(req: Request) -> tuple[int, Any]:
-    rows = [_router_row(req.cloud, r) for r in req.cloud.routers]
-    return 200, _page(req, "routers", "/v2.0/routers", _filter(rows, req.query, ("id", "name")))
+    return 200, _listing(req, "routers", req.cloud.router_rows())
 
 
 def show_router(req: Request) -> tuple[int, Any]:
-    if req.ids[0] not in req.cloud.routers:
-        raise ApiError(404, "RouterNotFound", f"Router {req.ids[0]} could not be found.")
-    return 200, {"router": _router_row(req.cloud, req.ids[0])}
+    return 200, {"router": _fields(req.cloud.show_router(req.ids[0]), req.query)}
 
 
 def create_router(req: Request) -> tuple[int, Any]:
-    spec = _require(req.body, "router")
-    router_id = req.cloud.add_router(str(spec.get("name", "")), spec.get("ha") is True,
-                                     spec.get("distributed") is True, list(spec.get("availability_zone_hints", [])))
-    return 201, {"router": _router_row(req.cloud, router_id)}
+    spec = _resource_body(req.body, "router")
+    ha = to_bool(spec.get("ha", False), "ha")
+    distributed = to_bool(spec.get("distributed", False), "distributed")
+    return 201, {"router": req.cloud.create_router(_str_attr(spec, "name"), ha, distributed, _hints(spec))}
 
 
 def delete_router(req: Request) -> tuple[int, Any]:
@@ -199,18 +274,11 @@ def delete_router(req: Request) -> tuple[int, Any]:
 
 
 def agent_networks(req: Request) -> tuple[int, Any]:
-    agent = req.cloud._agent(req.ids[0])
-    if agent.agent_type != DHCP:
-        return 200, {"networks": []}
-    nets = sorted(req.cloud.dhcp.get(agent.id, ()))
-    return 200, {"networks": _fields([_network_row(req.cloud, n) for n in nets if n in req.cloud.networks]
-                                     + [{"id": n} for n in nets if n not in req.cloud.networks], req.query)}
+    return 200, {"networks": req.cloud.networks_on_agent(req.ids[0])}
 
 
 def add_agent_network(req: Request) -> tuple[int, Any]:
-    body = req.body if isinstance(req.body, dict) else {}
-    req.cloud.add_network_to_agent(req.ids[0], str(body.get("network_id", "")))
-    req.cloud.emit("dhcp_agent.network.add", {"agent_id": req.ids[0], "network_id": body.get("network_id")})
+    req.cloud.add_network_to_agent(req.ids[0], _scheduler_body(req.body, "network_id"))
     return 201, None
 
 
@@ -220,22 +288,15 @@ def remove_agent_network(req: Request) -> tuple[int, Any]:
 
 
 def network_agents(req: Request) -> tuple[int, Any]:
-    cloud = req.cloud
-    rows = [cloud.agent_row(cloud.agents[a]) for a, nets in cloud.dhcp.items() if req.ids[0] in nets]
-    return 200, {"agents": _fields(rows, req.query)}
+    return 200, {"agents": req.cloud.agents_hosting_network(req.ids[0])}
 
 
 def agent_routers(req: Request) -> tuple[int, Any]:
-    agent = req.cloud._agent(req.ids[0])
-    ids = sorted(req.cloud.l3.get(agent.id, ()))
-    rows = [_router_row(req.cloud, r) for r in ids if r in req.cloud.routers]
-    return 200, {"routers": _fields(rows, req.query)}
+    return 200, {"routers": req.cloud.routers_on_agent(req.ids[0])}
 
 
 def add_agent_router(req: Request) -> tuple[int, Any]:
-    body = req.body if isinstance(req.body, dict) else {}
-    req.cloud.add_router_to_agent(req.ids[0], str(body.get("router_id", "")))
-    req.cloud.emit("l3_agent.router.add", {"agent_id": req.ids[0], "router_id": body.get("router_id")})
+    req.cloud.add_router_to_agent(req.ids[0], _scheduler_body(req.body, "router_id"))
     return 201, None
 
 
@@ -245,180 +306,341 @@ def remove_agent_router(req: Request) -> tuple[int, Any]:
 
 
 def router_agents(req: Request) -> tuple[int, Any]:
-    cloud = req.cloud
-    router = cloud.routers.get(req.ids[0])
-    hosts = sorted(a for a, routers in cloud.l3.items() if req.ids[0] in routers)
-    rows = []
-    for i, agent_id in enumerate(hosts):
-        row = cloud.agent_row(cloud.agents[agent_id])
-        if router is not None and router["ha"]:
-            row["ha_state"] = "active" if i == 0 else "standby"
-        rows.append(row)
-    return 200, {"agents": _fields(rows, req.query)}
+    return 200, {"agents": req.cloud.agents_hosting_router(req.ids[0])}
 
 
-ROUTES: list[tuple[str, str, str, ApiHandler]] = [
-    ("GET", "/v2.0/agents", "/v2.0/agents", list_agents),
-    ("GET", f"/v2.0/agents/{ID}", "/v2.0/agents/{id}", show_agent),
-    ("PUT", f"/v2.0/agents/{ID}", "/v2.0/agents/{id}", update_agent),
-    ("GET", f"/v2.0/agents/{ID}/dhcp-networks", "/v2.0/agents/{id}/dhcp-networks", agent_networks),
-    ("POST", f"/v2.0/agents/{ID}/dhcp-networks", "/v2.0/agents/{id}/dhcp-networks", add_agent_network),
-    ("DELETE", f"/v2.0/agents/{ID}/dhcp-networks/{ID}", "/v2.0/agents/{id}/dhcp-networks/{id}", remove_agent_network),
-    ("GET", f"/v2.0/agents/{ID}/l3-routers", "/v2.0/agents/{id}/l3-routers", agent_routers),
-    ("POST", f"/v2.0/agents/{ID}/l3-routers", "/v2.0/agents/{id}/l3-routers", add_agent_router),
-    ("DELETE", f"/v2.0/agents/{ID}/l3-routers/{ID}", "/v2.0/agents/{id}/l3-routers/{id}", remove_agent_router),
-    ("GET", "/v2.0/networks", "/v2.0/networks", list_networks),
-    ("POST", "/v2.0/networks", "/v2.0/networks", create_network),
-    ("GET", f"/v2.0/networks/{ID}", "/v2.0/networks/{id}", show_network),
-    ("DELETE", f"/v2.0/networks/{ID}", "/v2.0/networks/{id}", delete_network),
-    ("GET", f"/v2.0/networks/{ID}/dhcp-agents", "/v2.0/networks/{id}/dhcp-agents", network_agents),
-    ("GET", "/v2.0/subnets", "/v2.0/subnets", list_subnets),
-    ("POST", "/v2.0/subnets", "/v2.0/subnets", create_subnet),
-    ("DELETE", f"/v2.0/subnets/{ID}", "/v2.0/subnets/{id}", delete_subnet),
-    ("GET", "/v2.0/routers", "/v2.0/routers", list_routers),
-    ("POST", "/v2.0/routers", "/v2.0/routers", create_router),
-    ("GET", f"/v2.0/routers/{ID}", "/v2.0/routers/{id}", show_router),
-    ("DELETE", f"/v2.0/routers/{ID}", "/v2.0/routers/{id}", delete_router),
-    ("GET", f"/v2.0/routers/{ID}/l3-agents", "/v2.0/routers/{id}/l3-agents", router_agents),
+VERSION_DOCUMENTS: dict[str, ApiHandler] = {"/": versions, "": versions, "/v2.0": v2_resources,
+                                            "/v2.0/": v2_resources}
+"""What openstacksdk reads once per connection to discover the API version."""
+
+ROUTES: list[tuple[str, str, ApiHandler]] = [
+    ("GET", "/v2.0/agents", list_agents),
+    ("GET", "/v2.0/agents/{id}", show_agent),
+    ("PUT", "/v2.0/agents/{id}", update_agent),
+    ("DELETE", "/v2.0/agents/{id}", delete_agent),
+    ("GET", "/v2.0/agents/{id}/dhcp-networks", agent_networks),
+    ("POST", "/v2.0/agents/{id}/dhcp-networks", add_agent_network),
+    ("DELETE", "/v2.0/agents/{id}/dhcp-networks/{id}", remove_agent_network),
+    ("GET", "/v2.0/agents/{id}/l3-routers", agent_routers),
+    ("POST", "/v2.0/agents/{id}/l3-routers", add_agent_router),
+    ("DELETE", "/v2.0/agents/{id}/l3-routers/{id}", remove_agent_router),
+    ("GET", "/v2.0/networks", list_networks),
+    ("POST", "/v2.0/networks", create_network),
+    ("GET", "/v2.0/networks/{id}", show_network),
+    ("DELETE", "/v2.0/networks/{id}", delete_network),
+    ("GET", "/v2.0/networks/{id}/dhcp-agents", network_agents),
+    ("GET", "/v2.0/subnets", list_subnets),
+    ("POST", "/v2.0/subnets", create_subnet),
+    ("GET", "/v2.0/subnets/{id}", show_subnet),
+    ("DELETE", "/v2.0/subnets/{id}", delete_subnet),
+    ("GET", "/v2.0/routers", list_routers),
+    ("POST", "/v2.0/routers", create_router),
+    ("GET", "/v2.0/routers/{id}", show_router),
+    ("DELETE", "/v2.0/routers/{id}", delete_router),
+    ("GET", "/v2.0/routers/{id}/l3-agents", router_agents),
 ]
-COMPILED = [(m, re.compile(f"^{p}/?$"), pattern, h) for m, p, pattern, h in ROUTES]
+"""(method, pattern, handler); the pattern is also the key of the call counts."""
 
 
-def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
-    cloud = server.cloud
+def _compile(pattern: str) -> re.Pattern[str]:
+    body = re.escape(pattern.rstrip("/")).replace(re.escape("{id}"), ID)
+    return re.compile(f"^{body}/?$")
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
 
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms to every answer.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+COMPILED = [(method, _compile(pattern), pattern, handler) for method, pattern, handler in ROUTES]
 
-        def log_message(self, format: str, *args: Any) -> None:
-            LOG.debug("emulator: " + format, *args)
 
-        def _send(self, status: int, body: Any) -> None:
-            data = b"" if status == 204 else json.dumps(body).encode()
+def match_route(method: str, path: str) -> tuple[str, ApiHandler, tuple[str, ...]] | None:
+    """(pattern, handler, ids) of the API route; None for an unknown path. Raises 405 for a known path asked with
+    another method."""
+    known_path = False
+    for route_method, regex, pattern, handler in COMPILED:
+        found = regex.match(path)
+        if found:
+            if route_method == method:
+                return pattern, handler, tuple(unquote(i) for i in found.groups())
+            known_path = True
+    if known_path:
+        raise ApiError(405, "HTTPMethodNotAllowed", f"The method {method} is not allowed for {path}.")
+    return None
+
+
+# --- the control API ---------------------------------------------------------------------------------------------
+
+
+def control(cloud: Cloud, method: str, path: str, body: Any) -> tuple[int, Any]:
+    """/_emulator/...: drive the emulated cloud from another process (benchmarks, a shell)."""
+    found = re.match(r"^/_emulator/agents/([^/]+)/(down|up)/?$", path)
+    if found and method == "POST":
+        agent_id = unquote(found.group(1))
+        (cloud.set_agent_down if found.group(2) == "down" else cloud.set_agent_up)(agent_id)
+        return 200, {"agent": cloud.show_agent(agent_id)}
+    if body is not None and not isinstance(body, dict):
+        raise ApiError(400, "HTTPBadRequest", "the body must be a JSON object")
+    spec: dict[str, Any] = body or {}
+    routes: dict[tuple[str, str], Callable[[], tuple[int, Any]]] = {
+        ("GET", "/_emulator/stats"): lambda: (200, cloud.stats()),
+        ("GET", "/_emulator/calls"): lambda: (200, {"calls": cloud.call_log()}),
+        ("POST", "/_emulator/reset-stats"): lambda: _done(cloud.reset_stats),
+        ("POST", "/_emulator/faults"): lambda: _done(lambda: cloud.add_fault(**spec)),
+        ("DELETE", "/_emulator/faults"): lambda: _done(cloud.clear_faults),
+        ("POST", "/_emulator/races"): lambda: _done(lambda: cloud.add_race_on_next_add_router(
+            _scheduler_body(spec, "router_id"), _scheduler_body(spec, "agent_id"))),
+        ("POST", "/_emulator/latency"): lambda: _done(lambda: _set_latency(cloud, spec)),
+    }
+    action = routes.get((method, path.rstrip("/")))
+    if action is None:
+        raise ApiError(404, "HTTPNotFound", f"no control endpoint {method} {path}")
+    try:
+        return action()
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, "HTTPBadRequest", str(exc)) from None
+
+
+def _done(action: Callable[[], None]) -> tuple[int, Any]:
+    action()
+    return 200, {"ok": True}
+
+
+def _set_latency(cloud: Cloud, spec: dict[str, Any]) -> None:
+    value = spec["latency_s"] if "latency_s" in spec else spec.get("latency_ms", 0) / 1000
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError("latency_s (or latency_ms) must be a number >= 0")
+    cloud.latency_s = float(value)
+
+
+# --- HTTP --------------------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("emulator %s: " + format, self.address_string(), *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors of the HTTP layer itself (bad request line, unsupported method): a NeutronError too."""
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":  # not even a request line: answer in 1.1
+            self.request_version = self.protocol_version
+        error_type = "HTTPBadRequest" if code == 400 else f"HTTP{code}"
+        self._send(code, ApiError(code, error_type, message or explain or "").body())
+
+    def _send(self, status: int, body: Any) -> None:
+        head = getattr(self, "command", None) == "HEAD"
+        data = b"" if status == 204 or head else json.dumps(body, separators=(",", ":")).encode()
+        try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Openstack-Request-Id", f"req-{uuid.uuid4()}")
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if data:
+                self.wfile.write(data)
+        except OSError as exc:  # the client left (e.g. it timed out during an injected delay)
+            LOG.debug("emulator: answer not sent: %s", exc)
+            self.close_connection = True
 
-        def _body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if not raw:
-                return None
-            try:
-                return json.loads(raw)
-            except ValueError:
-                raise ApiError(400, "HTTPBadRequest", "Malformed JSON in request body") from None
+    def _reset(self) -> None:
+        """Close the connection at once without an answer: with SO_LINGER 0, the client gets a TCP RST."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        for stream in (self.rfile, self.wfile):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
-        def _handle(self, method: str) -> None:
-            split = urlsplit(self.path)
-            path, query = split.path, parse_qs(split.query)
-            try:
-                body = self._body()
-                if path.startswith("/_emulator/"):
-                    return self._send(*self._control(method, path, body))
-                if method == "GET" and path in ("/", ""):
-                    return self._send(200, {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
-                        {"href": f"{server.url}/v2.0/", "rel": "self"}]}]})
-                if method == "GET" and path.rstrip("/") == "/v2.0":
-                    return self._send(200, {"resources": []})
-                for route_method, regex, pattern, handler in COMPILED:
-                    match = regex.match(path)
-                    if match and route_method == method:
-                        return self._api(method, pattern, handler, Request(cloud, server.url, query, body,
-                                                                            match.groups()))
-                raise ApiError(404, "HTTPNotFound", f"The resource could not be found: {method} {path}")
-            except ApiError as exc:
-                return self._send(exc.status, exc.body())
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            raise ApiError(411, "HTTPLengthRequired", "chunked request bodies are not supported: send Content-Length")
+        raw = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True
+            raise ApiError(400, "HTTPBadRequest", f"bad Content-Length: {raw!r}")
+        return self.rfile.read(length) if length else b""
 
-        def _api(self, method: str, pattern: str, handler: ApiHandler, req: Request) -> None:
-            member = self.headers.get("X-Rpcdaemon-Member")
-            fault = cloud.take_fault(method, f"{method} {pattern}")
-            delay = cloud.latency_s + (fault.delay_s if fault else 0.0)
-            if delay > 0:
-                time.sleep(delay)
-            if fault is not None and fault.reset:
-                cloud.count(method, pattern, req.ids, 0, member)
-                self.close_connection = True
-                self.connection.close()
-                return
-            if fault is not None and fault.status is not None:
-                cloud.count(method, pattern, req.ids, fault.status, member)
-                return self._send(fault.status, ApiError(fault.status, "InjectedFault", "injected fault").body())
-            try:
-                with cloud.lock:
-                    status, body = handler(req)
-            except ApiError as exc:
-                cloud.count(method, pattern, req.ids, exc.status, member)
-                raise
-            cloud.count(method, pattern, req.ids, status, member)
-            self._send(status, body)
+    def _base(self) -> str:
+        host = self.headers.get("Host", "")
+        if host and re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
+            return f"http://{host}"
+        return self.server.url
 
-        def _control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-            match = re.match(r"^/_emulator/agents/([^/]+)/(down|up)$", path)
-            if match and method == "POST":
-                (cloud.set_agent_down if match.group(2) == "down" else cloud.set_agent_up)(match.group(1))
-                return 200, {"ok": True}
-            if path == "/_emulator/stats" and method == "GET":
-                return 200, cloud.stats()
-            if path == "/_emulator/calls" and method == "GET":
-                return 200, {"calls": cloud.call_log()}
-            if path == "/_emulator/reset-stats" and method == "POST":
-                cloud.reset_stats()
-                return 200, {"ok": True}
-            if path == "/_emulator/faults" and method == "POST":
-                spec = body if isinstance(body, dict) else {}
-                try:
-                    cloud.add_fault(**spec)
-                except TypeError as exc:
-                    raise ApiError(400, "HTTPBadRequest", str(exc)) from None
-                return 200, {"ok": True}
-            raise ApiError(404, "HTTPNotFound", f"no control endpoint {method} {path}")
+    def _handle(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path = split.path or "/"
+        try:
+            raw = self._read_body()
+            if path.startswith("/_emulator/"):
+                status, body = control(self.server.cloud, method, path, _json(raw))
+                return self._send(status, body)
+            if method == "GET" and path in VERSION_DOCUMENTS:  # discovery: neither counted, delayed nor faulted
+                handler = VERSION_DOCUMENTS[path]
+                return self._send(*handler(Request(self.server.cloud, self._base(), path, {}, None, ())))
+            route = match_route(method, path)
+            if route is None:
+                raise ApiError(404, "HTTPNotFound", "The resource could not be found.")
+            pattern, handler, ids = route
+            return self._api(method, pattern, handler, ids, parse_qs(split.query), raw)
+        except ApiError as exc:
+            return self._send(exc.status, exc.body())
+        except Exception:
+            LOG.exception("emulator: %s %s failed", method, path)
+            return self._send(500, _internal_error().body())
 
-        def do_GET(self) -> None:
-            self._handle("GET")
+    def _api(self, method: str, pattern: str, handler: ApiHandler, ids: tuple[str, ...],
+             query: dict[str, list[str]], raw: bytes) -> None:
+        cloud = self.server.cloud
+        member = self.headers.get("X-Rpcdaemon-Member")
+        fault = cloud.take_fault(method, pattern)
+        delay = cloud.latency_s + (fault.delay_s if fault else 0.0)
+        if delay > 0:
+            time.sleep(delay)
+        if fault is not None and fault.reset:
+            cloud.count(method, pattern, ids, 0, member)
+            return self._reset()
+        if fault is not None and fault.status is not None:
+            cloud.count(method, pattern, ids, fault.status, member)
+            return self._send(fault.status, ApiError(fault.status, "InjectedFault", "injected fault").body())
+        try:
+            body = _json(raw) if method in ("POST", "PUT") else None
+            status, answer = handler(Request(cloud, self._base(), pattern_path(pattern, ids), query, body, ids))
+        except ApiError as exc:
+            status, answer = exc.status, exc.body()
+        except Exception:
+            LOG.exception("emulator: %s %s failed", method, self.path)
+            status, answer = 500, _internal_error().body()
+        cloud.count(method, pattern, ids, status, member)
+        self._send(status, answer)
 
-        def do_POST(self) -> None:
-            self._handle("POST")
+    def do_GET(self) -> None:
+        self._handle("GET")
 
-        def do_PUT(self) -> None:
-            self._handle("PUT")
+    def do_POST(self) -> None:
+        self._handle("POST")
 
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
+    def do_PUT(self) -> None:
+        self._handle("PUT")
 
-    return Handler
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
 
 
-class _Server(ThreadingHTTPServer):
+def pattern_path(pattern: str, ids: tuple[str, ...]) -> str:
+    """The concrete path of a pattern: /v2.0/agents/{id} with ("a1",) -> /v2.0/agents/a1."""
+    parts = pattern.split("{id}")
+    return "".join(p + (ids[i] if i < len(ids) else "") for i, p in enumerate(parts))
+
+
+def _json(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "HTTPBadRequest", "Malformed JSON in request body") from None
+
+
+def _internal_error() -> ApiError:
+    return ApiError(500, "HTTPInternalServerError",
+                    "Request Failed: internal server error while processing your request.")
+
+
+class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.url = ""
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would resolve the host's FQDN (a DNS lookup at every start): not needed here.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOG.debug("emulator: connection from %s failed", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        """Wake every keep-alive connection's thread so that it ends (a stopped server answers nothing more)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
 
 
 class EmulatorServer:
+    """The emulated Neutron served over HTTP from a background thread; `url` has no /v2.0 (openstacksdk adds it)."""
+
     def __init__(self, cloud: Cloud, host: str = "127.0.0.1", port: int = 0) -> None:
         self.cloud = cloud
-        self._httpd = _Server((host, port), _make_handler(self))
+        server_cls = _HTTPServer6 if ":" in host else _HTTPServer
+        self._httpd = server_cls((host, port), cloud)
         self.port = int(self._httpd.server_address[1])
-        self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="emulator", daemon=True)
+        shown = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        self.url = f"http://[{shown}]:{self.port}" if ":" in shown else f"http://{shown}:{self.port}"
+        self._httpd.url = self.url
+        # a short poll interval: stop() returns within 0.05 s (tests start and stop many servers)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="emulator", daemon=True)
+        self._started = False
+        self._stopped = False
 
     def start(self) -> EmulatorServer:
-        self._thread.start()
+        if not self._started:
+            self._started = True
+            self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        """Stop serving, close the listening socket and every open connection; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._started:
+            self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_connections()
 
     def __enter__(self) -> EmulatorServer:
-        return self
+        return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -426,7 +648,8 @@ class EmulatorServer:
 
 
 def serve(cloud: Cloud, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
+    """Serve `cloud` on host:port (0: any free port) from a background thread."""
     return EmulatorServer(cloud, host, port).start()
 
 
-__all__ = ["DHCP", "L3", "EmulatorServer", "serve"]
+__all__ = ["DHCP", "L3", "ROUTES", "EmulatorServer", "control", "match_route", "serve"]
