@@ -86,6 +86,7 @@ def daemon_main(argv: Sequence[str]) -> int:
         return EXIT_CONFIG
 
     from rpcdaemon import runner
+    from rpcdaemon.shell.coordination_url import CoordinationUrlError
 
     if not opts.foreground:
         try:
@@ -96,7 +97,11 @@ def daemon_main(argv: Sequence[str]) -> int:
         runner.detach()
         runner.acquire_pidfile(settings.pidfile)
     runner.configure_logging(settings, opts.foreground)
-    daemon = runner.Daemon(settings)
+    try:
+        daemon = runner.Daemon(settings)
+    except CoordinationUrlError as exc:
+        runner.LOG.error("%s: [Daemon] coordination_url: %s", opts.config, exc)
+        return 2
     try:
         status_server = runner.start_status_server(daemon)
     except OSError as exc:

@@ -86,7 +86,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "status_token", Kind.STR, "",
            "Bearer token required by everything the status listener serves but /healthz. Empty: none."),
     Option("Daemon", "coordination_url", Kind.STR, "",
-           "A tooz backend URL for running several replicas. Empty: a single instance."),
+           "A tooz backend URL for running several replicas (one acts, the others stand by): "
+           "etcd3+http://HOST:2379, zookeeper://HOST:2181, or file:///FOLDER for replicas on one host. "
+           "Empty: a single instance."),
+    Option("Daemon", "coordination_lease", Kind.SECONDS, "10",
+           "Seconds the backend keeps a replica's lock and membership without renewal: a dead acting replica is "
+           "replaced within about this long, and one cut off from the backend stops acting sooner.",
+           minimum=2, maximum=300),
+    Option("Daemon", "coordination_group", Kind.STR, "",
+           "Group the replicas meet in. Empty: rpcdaemon-<cloud> (or the Neutron endpoint's host and port)."),
     Option("L3Agent", "conffile", Kind.FILE, "", "Path to neutron.conf (for agent_down_time, "
            "max_l3_agents_per_router).", original=True),
     Option("L3Agent", "loglevel", Kind.LOGLEVEL, "", "Log level of this plugin. Empty: the Daemon's.", original=True),

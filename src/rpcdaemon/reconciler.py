@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.plan import CoreState, Plan, make_plan
@@ -65,6 +65,8 @@ class Reconciler:
         self._last_error_at = 0.0
         self.heard: Callable[[Snapshot], Mapping[AgentId, float] | None] | None = None
         """When the bus is listened to: last-heard times of agents (rpcdaemon's clock), a second liveness signal."""
+        self.may_act: Callable[[], bool] = lambda: True
+        """False on a standby replica: it observes and plans, so a takeover starts warm, but never acts."""
         self.on_plan: Callable[[Plan, Snapshot], None] | None = None
         """Called with each plan before it is carried out (the demo narrates with it)."""
 
@@ -84,12 +86,17 @@ class Reconciler:
             LOG.info("the cloud is readable again")
             self._last_error = None
         heard = self.heard(snapshot) if self.heard is not None else None
-        plan, self.state = make_plan(snapshot, self.state, self._clock(), self.policy, heard)
+        plan, state = make_plan(snapshot, self.state, self._clock(), self.policy, heard)
+        acting = self.may_act()
+        # a standby keeps what it observed but not the budget of evacuations it did not start
+        self.state = state if acting else replace(state, budget=self.state.budget)
         self._log_transitions(plan, snapshot)
-        if self.on_plan is not None:
-            self.on_plan(plan, snapshot)
-        hosts = {a.id: a.host for a in snapshot.agents.values()}
-        results = self.executor.run(plan.changes, hosts, stop)
+        results: list[ChangeResult] = []
+        if acting:
+            if self.on_plan is not None:
+                self.on_plan(plan, snapshot)
+            hosts = {a.id: a.host for a in snapshot.agents.values()}
+            results = self.executor.run(plan.changes, hosts, stop)
         report = PassReport(wall, self._clock() - started, snapshot, plan, results)
         if results:
             failed = sum(1 for r in results if not r.ok)

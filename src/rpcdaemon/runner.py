@@ -24,12 +24,14 @@ from rpcdaemon.bus.dump import format_line
 from rpcdaemon.bus.envelope import BusMessage, Malformed, decode
 from rpcdaemon.bus.listener import BusListener
 from rpcdaemon.bus.urls import broker_urls
+from rpcdaemon.core.leadership import LeaseTiming
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
 from rpcdaemon.settings import ConfigError, Settings, load_settings
 from rpcdaemon.shell import systemd
 from rpcdaemon.shell.audit import AuditLog
 from rpcdaemon.shell.bus_watch import BusWatch
+from rpcdaemon.shell.coordination import Cluster, Coordination, Standalone
 from rpcdaemon.shell.executor import ChangeResult, Executor
 from rpcdaemon.shell.metrics import BUS_KINDS, Metrics
 from rpcdaemon.shell.neutron import NeutronClient
@@ -70,7 +72,8 @@ def build_client(settings: Settings, member: str | None = None) -> NeutronClient
 
 
 def default_member_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """RPCDAEMON_MEMBER when set (a name that survives restarts), else host and pid: unique on one host too."""
+    return os.environ.get("RPCDAEMON_MEMBER") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 class Daemon:
@@ -94,6 +97,7 @@ class Daemon:
         self.client.observer = self.metrics.observe_api
         self._on_result = on_result
 
+        self.cluster = build_coordination(settings, self.member, self.wake)
         self.executor = Executor(
             self.client.apply_call,
             self.audit,
@@ -102,8 +106,10 @@ class Daemon:
             dry_run=settings.dry_run,
             member=self.member,
             on_result=self._result,
+            may_act=self.cluster.may_act,
         )
         self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock)
+        self.reconciler.may_act = self.cluster.may_act
         self._clock = clock
         self.bus = BusWatch(clock, self.wake)
         self.listeners: list[BusListener] = []
@@ -116,7 +122,7 @@ class Daemon:
         self.first_good_pass: float | None = None
         self._watchdog_s = systemd.watchdog_interval_s()
         self._watchdog_at = 0.0
-        self.metrics.is_leader.set(1)
+        self.metrics.is_leader.set(int(self.cluster.may_act()))
 
     def _use_bus_heartbeats(self) -> None:
         """Bus heartbeats become the second liveness signal (once the bus has been heard for a dead period)."""
@@ -135,6 +141,7 @@ class Daemon:
             self._on_result(result)
 
     def _observe_pass(self, report: PassReport) -> None:
+        self.metrics.is_leader.set(int(self.cluster.may_act()))
         self.metrics.passes.labels(report.outcome).inc()
         self.metrics.pass_duration.observe(report.duration_s)
         if report.plan is not None and report.snapshot is not None:
@@ -250,6 +257,7 @@ class Daemon:
             self.start_bus()
         except ValueError as exc:
             LOG.error("bus not used: %s", exc)
+        self.cluster.start()
         systemd.notify("READY=1", "STATUS=running")
         while not self.stop_event.is_set():
             started = time.monotonic()
@@ -263,6 +271,7 @@ class Daemon:
             if remaining > 0:
                 self._wake.wait(remaining)
         systemd.notify("STOPPING=1")
+        self.cluster.stop()  # after the changes in flight: a standby takes over at once
         self.stop_bus()
         LOG.info("rpcdaemon stopped")
 
@@ -273,6 +282,16 @@ def bus_tls(urls: list[str], files: dict[str, str]) -> bool | dict[str, Any]:
     if files:
         return {**files, "cert_reqs": ssl.CERT_REQUIRED if "ca_certs" in files else ssl.CERT_NONE}
     return any(url.startswith("amqps://") for url in urls)
+
+
+def build_coordination(settings: Settings, member: str, wake: Callable[[], None]) -> Coordination:
+    """A cluster member when coordination_url is set (a new role wakes a pass), else the only instance."""
+    if not settings.coordination_url:
+        return Standalone(member)
+    host, port = settings.status_listen
+    return Cluster(settings.coordination_url, settings.coordination_group, member,
+                   LeaseTiming(settings.coordination_lease_s), on_role=lambda _role: wake(),
+                   status_url=f"http://{host}:{port}/status" if host else None)
 
 
 def start_status_server(daemon: Daemon) -> StatusServer | None:

@@ -29,6 +29,7 @@ from rpcdaemon.options import (
     option_names,
     render_sample_config,
 )
+from rpcdaemon.shell.coordination_url import CoordinationUrlError, check_coordination_url, group_name
 
 __all__ = ["ConfigError", "Settings", "check_config", "default_settings", "load_settings", "render_sample_config"]
 
@@ -92,6 +93,8 @@ class Settings:
     status_listen: tuple[str, int] = ("127.0.0.1", 8787)
     status_token: str | None = field(default=None, repr=False)
     coordination_url: str | None = None
+    coordination_lease_s: float = 10.0
+    coordination_group: str = "rpcdaemon-default"
     l3: L3Settings = field(default_factory=L3Settings)
     dhcp: DHCPSettings = field(default_factory=DHCPSettings)
     dump: DumpSettings = field(default_factory=DumpSettings)
@@ -288,6 +291,13 @@ def load_settings(path: str) -> Settings:
         except BusUrlError as exc:
             r.problem("Daemon", "rpchost", str(exc))
 
+    coordination_url = text("Daemon", "coordination_url")
+    if coordination_url:
+        try:
+            check_coordination_url(coordination_url)
+        except CoordinationUrlError as exc:
+            r.problem("Daemon", "coordination_url", str(exc))
+
     if r.problems:
         raise ConfigError(r.problems)
     plugins = v[("Daemon", "plugins")]
@@ -316,7 +326,9 @@ def load_settings(path: str) -> Settings:
         audit_log=text("Daemon", "audit_log"),
         status_listen=listen if isinstance(listen, tuple) else ("", 0),
         status_token=text("Daemon", "status_token"),
-        coordination_url=text("Daemon", "coordination_url"),
+        coordination_url=coordination_url,
+        coordination_lease_s=num("Daemon", "coordination_lease", 10.0),
+        coordination_group=text("Daemon", "coordination_group") or group_name(cloud, endpoint),
         l3=L3Settings(**_fields(l3_common), ha_replicas=ha_replicas),
         dhcp=DHCPSettings(
             **_fields(dhcp_common), agents_per_network=per_network if isinstance(per_network, int) else None

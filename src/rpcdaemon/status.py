@@ -49,11 +49,15 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
         last_pass = {"time": report.started_at, "duration_s": round(report.duration_s, 3),
                      "outcome": report.outcome, "error": report.error}
     plugins = {name: {"last_pass": last_pass} for name in daemon.settings.plugins if name != "Dump"}
+    cluster = daemon.cluster.view()
     return {
         "version": __version__,
         "member": daemon.member,
-        "role": "standalone",
-        "members": [{"id": daemon.member, "role": "standalone"}],
+        "role": cluster["role"],
+        "acting": cluster["acting"],
+        "leader": cluster["leader"],
+        "members": cluster["members"],
+        "coordination": {k: cluster[k] for k in ("backend", "group", "error") if k in cluster},
         "ready": daemon.ready(),
         "dry_run": daemon.settings.dry_run,
         "passes": daemon.passes,

@@ -55,6 +55,7 @@ class Executor:
         dry_run: bool = False,
         member: str | None = None,
         on_result: Callable[[ChangeResult], None] | None = None,
+        may_act: Callable[[], bool] = lambda: True,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -66,6 +67,8 @@ class Executor:
         self.dry_run = dry_run
         self._member = member
         self._on_result = on_result
+        self.may_act = may_act
+        """Asked before each change starts: False (this replica lost the right to act) skips the rest."""
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
@@ -94,6 +97,8 @@ class Executor:
         for change in group:
             if blocked is None and stop.is_set():
                 blocked = "rpcdaemon is stopping"
+            if blocked is None and not self.may_act():
+                blocked = "this replica is no longer the acting one"
             if blocked is not None:
                 results.append(ChangeResult(change, "skipped", blocked, 0.0, 0))
                 continue
