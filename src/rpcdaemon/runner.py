@@ -230,6 +230,9 @@ class Daemon:
         except ConfigError as exc:
             LOG.error("config reload refused, keeping the running config:\n%s", exc)
             return False
+        coordination = ("coordination_url", "coordination_lease_s", "coordination_group")
+        if any(getattr(new, name) != getattr(self.settings, name) for name in coordination):
+            LOG.warning("coordination settings changed: they take effect at the next start, not on reload")
         self.settings = new
         self.reconciler.policy = policy_from(new)
         self.executor.dry_run = new.dry_run

@@ -28,7 +28,9 @@ def render(status: dict[str, Any]) -> str:
     lines = [
         f"rpcdaemon {status['version']}  member {status['member']} ({status['role']})"
         + ("  DRY RUN" if status.get("dry_run") else ""),
-        "members: " + ", ".join(f"{m['id']} ({m['role']})" for m in status.get("members", [])),
+        "members: " + ", ".join(f"{m['id']} ({m['role']})" for m in status.get("members", []))
+        + (f"; leader {status['leader']}" if status.get("leader") else "; no leader known")
+        + ("" if status.get("acting", True) else "; this replica is not acting"),
     ]
     last = status.get("last_pass")
     if last:

@@ -23,7 +23,8 @@ LEASE_S = 3
 
 
 class Replica:
-    def __init__(self, name: str, folder: Path, endpoint: str, coordination_url: str, extra: str = "") -> None:
+    def __init__(self, name: str, folder: Path, endpoint: str, coordination_url: str, extra: str = "",
+                 lease_s: float = LEASE_S) -> None:
         self.name = name
         self.port = free_port()
         self.conf = folder / f"{name}.conf"
@@ -32,7 +33,7 @@ class Replica:
             "[Daemon]\nplugins = L3Agent DHCPAgent\n"
             f"neutron_endpoint = {endpoint}\nagent_down_time = 3\ncheck_interval = 0.5\nhold_down = 5\n"
             f"max_concurrency = 2\nstatus_listen = 127.0.0.1:{self.port}\n"
-            f"coordination_url = {coordination_url}\ncoordination_lease = {LEASE_S}\n"
+            f"coordination_url = {coordination_url}\ncoordination_lease = {lease_s}\n"
             f"audit_log = {folder / (name + '.audit.jsonl')}\n{extra}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None

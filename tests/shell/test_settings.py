@@ -92,6 +92,10 @@ def test_own_agent_down_time_wins(tmp_path: Path, neutron_conf: Path) -> None:
         ("[L3agent]\n", "[L3agent]: unknown section (did you mean 'L3Agent'?)"),
         ("[Daemon]\ncheck_interval = 80\n", "[Daemon] check_interval: must be less than agent_down_time (75s"),
         ("[Daemon]\nrpchost = http://h/\n", "[Daemon] rpchost: rpchost 'http://h/': unsupported scheme"),
+        ("[Daemon]\ncoordination_url = redis://h:6379\n", "[Daemon] coordination_url: backend 'redis' refused"),
+        ("[Daemon]\ncoordination_url = consul://h\n", "[Daemon] coordination_url: unknown backend 'consul'"),
+        ("[Daemon]\ncoordination_url = etcd3+http://\n", "[Daemon] coordination_url: 'etcd3+http://': a host"),
+        ("[Daemon]\ncoordination_lease = 1\n", "[Daemon] coordination_lease: must be at least 2"),
     ],
 )
 def test_each_problem_names_file_section_and_option(tmp_path: Path, text: str, expected: str) -> None:
@@ -122,6 +126,16 @@ def test_bad_neutron_conf_value_names_that_file(tmp_path: Path) -> None:
 def test_passwords_never_appear_in_messages(tmp_path: Path) -> None:
     problems = check_config(write(tmp_path, "[Daemon]\nneutron_endpoint = ftp://admin:hunter2@h/\n"))
     assert problems and all("hunter2" not in p for p in problems)
+    problems = check_config(write(tmp_path, "[Daemon]\ncoordination_url = redis://admin:hunter2@h/\n"))
+    assert problems and all("hunter2" not in p for p in problems)
+
+
+def test_coordination_group_is_named_after_the_cloud(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "[Daemon]\nneutron_endpoint = http://10.0.0.5:9696\n"
+                                             "coordination_url = etcd3+http://127.0.0.1:2379\n"))
+    assert settings.coordination_group == "rpcdaemon-10.0.0.5-9696"
+    assert settings.coordination_lease_s == 10.0
+    assert load_settings(write(tmp_path, "[Daemon]\ncloud = prod east\n")).coordination_group == "rpcdaemon-prod-east"
 
 
 def test_the_sample_config_is_generated_from_the_options_and_loads() -> None:
