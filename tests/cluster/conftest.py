@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from etcd import EtcdCluster
 from replicas import Replica
+from zookeeper import ZooKeeper
 
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
@@ -46,10 +47,22 @@ class Stack:
 MakeStack = Callable[..., Stack]
 
 
-@pytest.fixture(params=["etcd", "file"])
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[ZooKeeper]:
+    server = ZooKeeper().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["etcd", "zookeeper", "file"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "file":
         return f"file://{tmp_path / 'coordination'}"
+    if request.param == "zookeeper":
+        server: ZooKeeper = request.getfixturevalue("zookeeper")
+        return f"{server.url}/{tmp_path.name}"  # a namespace of its own for each test
     cluster: EtcdCluster = request.getfixturevalue("etcd_cluster")
     return cluster.start_gateway()
 

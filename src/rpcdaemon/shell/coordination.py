@@ -261,11 +261,13 @@ class Cluster:
         return caps
 
     def _still_holds_lock(self) -> bool:
-        """etcd: the lock's lease is still running (tooz renews it without looking at the answer)."""
+        """etcd: the lock's lease is still running (tooz renews it without looking at the answer); ZooKeeper: the
+        lock's node is still ours (a new session after an expired one holds nothing); file: held while we live."""
         lease = getattr(self._leader_lock, "_lease", None)
-        if lease is None:
-            return True
-        return int(lease.ttl()) > 0
+        if lease is not None:
+            return int(lease.ttl()) > 0
+        still_owner = getattr(self._leader_lock, "is_still_owner", None)
+        return bool(still_owner()) if callable(still_owner) else True
 
     def _failed(self, exc: Exception) -> None:
         message = redact_text(f"{type(exc).__name__}: {exc}")
