@@ -279,14 +279,13 @@ class Cluster:
         if first:
             LOG.error("coordination backend unreachable (%s)%s", message,
                       "; the leader stops acting before its lease can end" if acting else "")
-        if lost and self._driver is not None:
+        if not lost:
+            return
+        with self._lock:
+            self._set_role(Role.DISCONNECTED)
+        if self._driver is not None:
             LOG.error("no renewal for a whole lease (%.0fs): starting a new session", self.timing.lease_s)
-            with self._lock:
-                self._set_role(Role.DISCONNECTED)
             self._drop(release=False)
-        elif lost:
-            with self._lock:
-                self._set_role(Role.DISCONNECTED)
 
     def _drop(self, release: bool) -> None:
         """Forget the session (the backend expires or already expired what it held); release it when we can."""
