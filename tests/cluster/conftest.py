@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from etcd import EtcdCluster
-from replicas import Replica
+from stack import MakeStack, Stack
 from zookeeper import ZooKeeper
 
 from rpcdaemon.emulator.cloud import Cloud
-from rpcdaemon.emulator.server import EmulatorServer, serve
+from rpcdaemon.emulator.server import serve
 
 
 @pytest.fixture(scope="session")
@@ -22,29 +21,6 @@ def etcd_cluster() -> Iterator[EtcdCluster]:
         yield cluster
     finally:
         cluster.stop()
-
-
-@dataclass
-class Stack:
-    cloud: Cloud
-    server: EmulatorServer
-    folder: Path
-    coordination_url: str
-    replicas: list[Replica]
-
-    def add(self, name: str) -> Replica:
-        replica = Replica(name, self.folder, self.server.url, self.coordination_url).start()
-        self.replicas.append(replica)
-        return replica
-
-    def writes(self) -> list[dict[str, object]]:
-        """Scheduling calls (POST/DELETE of bindings) in the emulator's call log, oldest first."""
-        return [c for c in self.cloud.call_log() if c["method"] in ("POST", "DELETE")
-                and str(c["pattern"]).endswith(("l3-routers", "l3-routers/{id}", "dhcp-networks",
-                                                "dhcp-networks/{id}"))]
-
-
-MakeStack = Callable[..., Stack]
 
 
 @pytest.fixture(scope="session")

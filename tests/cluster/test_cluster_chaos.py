@@ -13,9 +13,9 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from conftest import MakeStack, Stack
 from etcd import EtcdCluster
 from replicas import agreed_leader
+from stack import MakeStack, Stack
 
 from polling import poll
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT

@@ -10,9 +10,9 @@ from __future__ import annotations
 import signal
 import time
 
-from conftest import MakeStack, Stack
 from etcd import EtcdCluster
 from replicas import LEASE_S, Replica, agreed_leader, views
+from stack import MakeStack, Stack
 
 from polling import poll
 from rpcdaemon.model import L3_AGENT
