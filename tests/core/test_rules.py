@@ -55,6 +55,15 @@ def test_an_agent_that_comes_back_is_recovering_for_the_hold_down() -> None:
     assert verdict_after(steps) is Verdict.ALIVE
 
 
+def test_time_suspect_after_a_death_is_not_time_up() -> None:
+    steps = [(5.0 * i, False, "b") for i in range(17)]  # dead at 80
+    steps += [(80 + 100, False, "b")]  # a gap of 100 s: observation restarts, the dead agent is only SUSPECT
+    steps += [(180 + 5.0 * i, False, "b") for i in range(1, 14)]  # 65 s of that: longer than the hold-down
+    assert verdict_after(steps) is Verdict.SUSPECT
+    steps += [(250, True, "c")]  # now it really comes back: the hold-down starts now
+    assert verdict_after(steps) is Verdict.RECOVERING
+
+
 def test_a_gap_in_observation_restarts_it() -> None:
     # rpcdaemon was suspended for 200 s: the silence it did not watch is not evidence
     assert verdict_after([(0, True, "b"), (200, False, "b")]) is Verdict.SUSPECT

@@ -162,9 +162,11 @@ def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float
 
 
 def _track_recovery(obs: Observation, verdict: Verdict, now: float) -> Observation:
+    """A death ends only when both signals say the agent is back: time spent SUSPECT after a death (observation
+    restarted, the signals disagree) is not time up, and does not count toward the hold-down."""
     if verdict is Verdict.DEAD:
         return obs if obs.dead_since is not None else replace(obs, dead_since=now, up_since=None)
-    if obs.dead_since is not None:
+    if obs.dead_since is not None and verdict is Verdict.ALIVE:
         return replace(obs, dead_since=None, up_since=now)
     return obs
 
