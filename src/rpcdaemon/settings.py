@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import difflib
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +150,8 @@ def _number(option: Option, value: str, cast: Callable[[str], float]) -> float:
         number = cast(value)
     except ValueError:
         raise ValueError(f"must be {'an integer' if cast is int else 'a number'}") from None
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
     if option.minimum is not None and number < option.minimum:
         raise ValueError(f"must be at least {option.minimum:g}")
     if option.maximum is not None and number > option.maximum:

@@ -96,6 +96,8 @@ def test_own_agent_down_time_wins(tmp_path: Path, neutron_conf: Path) -> None:
         ("[Daemon]\ncoordination_url = consul://h\n", "[Daemon] coordination_url: unknown backend 'consul'"),
         ("[Daemon]\ncoordination_url = etcd3+http://\n", "[Daemon] coordination_url: 'etcd3+http://': a host"),
         ("[Daemon]\ncoordination_lease = 1\n", "[Daemon] coordination_lease: must be at least 2"),
+        ("[Daemon]\nagent_down_time = nan\n", "[Daemon] agent_down_time: must be a finite number"),
+        ("[Daemon]\nhold_down = inf\n", "[Daemon] hold_down: must be a finite number"),
     ],
 )
 def test_each_problem_names_file_section_and_option(tmp_path: Path, text: str, expected: str) -> None:

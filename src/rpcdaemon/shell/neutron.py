@@ -126,9 +126,13 @@ class NeutronClient:
     # --- reads -----------------------------------------------------------------------------------------------
 
     def fetch_agents(self) -> dict[AgentId, Agent]:
-        rows = self._list("/agents", "agents", {"fields": list(AGENT_FIELDS)})
-        agents = (parse_agent(row) for row in rows)
-        return {a.id: a for a in agents if a is not None}
+        agents: dict[AgentId, Agent] = {}
+        for row in self._list("/agents", "agents", {"fields": list(AGENT_FIELDS)}):
+            agent = parse_agent(row)
+            if agent is None:  # an agent we cannot read could be a dead one: acting on the rest would be wrong
+                raise NeutronReadError(f"GET /agents: a row without id, agent_type and host: {sorted(row)[:10]}")
+            agents[agent.id] = agent
+        return agents
 
     def fetch_snapshot(self, *, dhcp: bool = True, l3: bool = True) -> Snapshot:
         agents = self.fetch_agents()
@@ -147,26 +151,23 @@ class NeutronClient:
         networks: dict[NetworkId, Network] = {}
         if dhcp:
             with_dhcp = {
-                str(row["network_id"])
+                _required(row, "network_id", "/subnets")
                 for row in self._list("/subnets", "subnets", {"enable_dhcp": "True", "fields": ["network_id"]})
-                if isinstance(row.get("network_id"), str)
             }
             for row in self._list("/networks", "networks", {"fields": ["id", "availability_zone_hints"]}):
-                net_id = row.get("id")
-                if isinstance(net_id, str):
-                    networks[NetworkId(net_id)] = Network(
-                        NetworkId(net_id), net_id in with_dhcp, _strings(row.get("availability_zone_hints"))
-                    )
+                net_id = _required(row, "id", "/networks")
+                networks[NetworkId(net_id)] = Network(
+                    NetworkId(net_id), net_id in with_dhcp, _strings(row.get("availability_zone_hints"))
+                )
         routers: dict[RouterId, Router] = {}
         if l3:
             fields = ["id", "ha", "distributed", "availability_zone_hints"]
             for row in self._list("/routers", "routers", {"fields": fields}):
-                router_id = row.get("id")
-                if isinstance(router_id, str):
-                    routers[RouterId(router_id)] = Router(
-                        RouterId(router_id), row.get("ha") is True, row.get("distributed") is True,
-                        _strings(row.get("availability_zone_hints")),
-                    )
+                router_id = _required(row, "id", "/routers")
+                routers[RouterId(router_id)] = Router(
+                    RouterId(router_id), row.get("ha") is True, row.get("distributed") is True,
+                    _strings(row.get("availability_zone_hints")),
+                )
         return Snapshot(
             agents=agents,
             networks=networks,
@@ -181,7 +182,7 @@ class NeutronClient:
             if kind == "dhcp"
             else (f"/agents/{agent_id}/l3-routers", "routers")
         )
-        return [str(row["id"]) for row in self._list(path, key, {"fields": ["id"]}) if isinstance(row.get("id"), str)]
+        return [_required(row, "id", path) for row in self._list(path, key, {"fields": ["id"]})]
 
     def _list(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Every row of a list, following `<key>_links` next pages."""
@@ -197,7 +198,9 @@ class NeutronClient:
             rows = body.get(key) if isinstance(body, dict) else None
             if not isinstance(rows, list):
                 raise NeutronReadError(f"GET {path}: answer has no '{key}' list")
-            yield from (row for row in rows if isinstance(row, dict))
+            if not all(isinstance(row, dict) for row in rows):
+                raise NeutronReadError(f"GET {path}: a '{key}' row is not an object")
+            yield from rows
             next_query = _next_page(body.get(f"{key}_links"))
             if next_query is None:
                 return
@@ -308,6 +311,15 @@ def _next_page(links: object) -> dict[str, Any] | None:
         if isinstance(link, dict) and link.get("rel") == "next" and isinstance(link.get("href"), str):
             return {k: v if len(v) > 1 else v[0] for k, v in parse_qs(urlsplit(link["href"]).query).items()}
     return None
+
+
+def _required(row: Mapping[str, Any], key: str, path: str) -> str:
+    """A field every row must have: a row without it fails the whole read. A list with a row dropped looks
+    complete and is not (an agent would look empty, every network deleted): nothing may be decided on it."""
+    value = row.get(key)
+    if not isinstance(value, str) or not value:
+        raise NeutronReadError(f"GET {path}: a row without a valid '{key}'")
+    return value
 
 
 def _strings(value: object) -> tuple[str, ...]:
