@@ -25,6 +25,7 @@ from rpcdaemon.bus.envelope import BusMessage, Malformed, decode
 from rpcdaemon.bus.listener import BusListener
 from rpcdaemon.bus.urls import broker_urls
 from rpcdaemon.core.leadership import LeaseTiming
+from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
 from rpcdaemon.settings import ConfigError, Settings, load_settings
@@ -40,6 +41,7 @@ from rpcdaemon.status import build_status
 
 LOG = logging.getLogger("rpcdaemon")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+API_CATCH_UP_S = 1.0
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -212,12 +214,24 @@ class Daemon:
         self.listeners.clear()
 
     def _next_wait(self, started: float) -> float:
-        """Until the next periodic pass, or sooner when a heard agent is about to fall silent for a dead period."""
+        """Until the next periodic pass, or sooner when a heard agent is about to fall silent for a dead period,
+        or when the bus already says an agent is dead and the API has yet to agree (its server judges on its own
+        timer, a moment later): then the API is read again within API_CATCH_UP_S, for a short while."""
         remaining = self.settings.check_interval_s - (time.monotonic() - started)
         expiry = self.bus.next_expiry(self.reconciler.policy.dead_after_s)
         if expiry is not None:
             remaining = min(remaining, expiry - self._clock() + 0.05)
+        if self._api_lagging():
+            remaining = min(remaining, API_CATCH_UP_S)
         return remaining
+
+    def _api_lagging(self) -> bool:
+        report = self.reconciler.last_report
+        if report is None or report.plan is None:
+            return False
+        policy = self.reconciler.policy
+        return any(v.verdict is Verdict.SUSPECT and v.api_alive and v.silent_s >= policy.dead_after_s
+                   and v.suspect_for_s < policy.disagreement_report_s for v in report.plan.verdicts.values())
 
     def stop(self) -> None:
         self.stop_event.set()

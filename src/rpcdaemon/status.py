@@ -32,12 +32,12 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
                 "availability_zone": agent.availability_zone, "admin_state_up": agent.admin_state_up,
                 "agent_mode": agent.agent_mode.value if agent.is_l3 else None,
                 "api_alive": agent.alive, "verdict": verdict.verdict.value, "reason": verdict.reason,
-                "silent_s": round(verdict.silent_s, 1),
+                "silent_s": round(verdict.silent_s, 1), "quiet": verdict.quiet,
                 "load": len(l3.get(agent.id, ())) if agent.is_l3 else len(dhcp.get(agent.id, ())),
             })
         zones = [
             {"agent_type": z.agent_type, "zone": z.availability_zone, "total": z.total, "dead": z.dead,
-             "disrupted": z.disrupted}
+             "quiet": z.quiet, "disrupted": z.disrupted}
             for z in plan.zones.values()
         ]
         notes = list(plan.notes)

@@ -95,6 +95,28 @@ def test_disruption_holds_evacuation_in_that_zone_only() -> None:
     assert any("DISRUPTED" in n and "az1" in n for n in plan.notes)
 
 
+def test_agents_stopped_together_are_a_disruption_before_all_of_them_are_dead() -> None:
+    # every agent paused at once; their last heartbeats were spread over a report interval, so the first is dead
+    # while the others are only going quiet: the guard must already hold, and nothing may move onto them
+    agents = [agent("a0", alive=False), agent("a1"), agent("a2"), agent("a3")]
+    snap = snapshot(agents, routers("r0", "r1"), l3={"a0": {"r0", "r1"}})
+    heard = {AgentId("a0"): NOW - 80, AgentId("a1"): NOW - 60, AgentId("a2"): NOW - 58, AgentId("a3"): NOW - 1}
+    plan, _ = make_plan(snap, observed(snap, P), NOW, P, heard)
+    zone = plan.zones[("L3 agent", "nova")]
+    assert zone.disrupted and (zone.dead, zone.quiet) == (1, 2) and plan.changes == ()
+    assert any("going quiet" in n for n in plan.notes)
+
+
+def test_a_quiet_agent_is_never_a_target() -> None:
+    agents = [agent("a0", alive=False), agent("a1"), agent("a2"), agent("a3")]
+    snap = snapshot(agents, routers("r0", "r1"), l3={"a0": {"r0", "r1"}})
+    heard = {AgentId("a0"): NOW - 80, AgentId("a1"): NOW - 60, AgentId("a2"): NOW - 20, AgentId("a3"): NOW - 1}
+    plan, _ = make_plan(snap, observed(snap, P), NOW, P, heard)
+    assert not plan.zones[("L3 agent", "nova")].disrupted
+    assert {c.to_agent for c in plan.changes if c.to_agent} == {"a2", "a3"}
+    assert plan.verdicts[AgentId("a1")].quiet and not plan.verdicts[AgentId("a2")].quiet
+
+
 def test_two_of_three_dead_is_a_node_failure_not_a_disruption() -> None:
     agents = [agent(f"a{i}", alive=i == 2) for i in range(3)]
     snap = snapshot(agents, routers("r0", "r1"), l3={"a0": {"r0"}, "a1": {"r1"}})

@@ -68,6 +68,8 @@ class AgentLiveness:
     reason: str
     suspect_for_s: float = 0.0
     """How long the signals have disagreed: reported once past policy.disagreement_report_s."""
+    quiet: bool = False
+    """Not dead, but silent for policy.quiet_fraction of the dead period: about to die, perhaps with others."""
 
     @property
     def is_dead(self) -> bool:
@@ -93,6 +95,8 @@ def observe(
     for agent_id, agent in agents.items():
         obs = _advance(previous.get(agent_id), agent, now, heard.get(agent_id) if heard else None)
         judged = judge(agent, obs, now, policy)
+        if judged.verdict is not Verdict.DEAD and judged.silent_s >= policy.dead_after_s * policy.quiet_fraction:
+            judged = replace(judged, quiet=True)
         obs = _track_recovery(obs, judged.verdict, now)
         if judged.verdict is Verdict.SUSPECT:
             since = obs.suspect_since if obs.suspect_since is not None else now
@@ -147,8 +151,8 @@ def judge(agent: Agent, obs: Observation, now: float, policy: Policy) -> AgentLi
 
 
 def is_target(agent: Agent, liveness: AgentLiveness) -> bool:
-    """May this agent receive work? Only when alive, out of hold-down, and admin up."""
-    return liveness.verdict is Verdict.ALIVE and agent.admin_state_up
+    """May this agent receive work? Only when alive, out of hold-down, not going quiet, and admin up."""
+    return liveness.verdict is Verdict.ALIVE and not liveness.quiet and agent.admin_state_up
 
 
 def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float | None) -> Observation:

@@ -16,6 +16,11 @@ class Policy:
     """An agent that came back is not a target until it has stayed up this long."""
     max_dead_fraction: float = 0.5
     """More than this fraction of one agent type in one zone dead at once is a disruption: evacuate nothing."""
+    quiet_fraction: float = 0.75
+    """An agent silent for this fraction of dead_after_s is going quiet: the disruption guard counts it with the
+    dead (agents stopped together fall silent together, but their last heartbeats are spread over a report
+    interval, so they turn dead one by one) and it is never given work. Neutron wants agent_down_time at least
+    twice report_interval, so a heartbeating agent is never this silent."""
     disruption_min_dead: int = 3
     """...and only when at least this many are dead (a small zone losing 2 of 3 is still a node failure)."""
     disagreement_report_s: float = 10.0

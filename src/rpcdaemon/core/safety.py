@@ -29,6 +29,8 @@ class ZoneHealth:
     total: int
     dead: int
     disrupted: bool
+    quiet: int = 0
+    """Agents not dead yet but going quiet: counted with the dead by the guard."""
 
     @property
     def key(self) -> str:
@@ -36,7 +38,8 @@ class ZoneHealth:
 
     def describe(self) -> str:
         state = "DISRUPTED: holding all evacuations" if self.disrupted else "ok"
-        return f"{self.key}: {self.dead} of {self.total} dead, {state}"
+        quiet = f" (and {self.quiet} going quiet)" if self.quiet else ""
+        return f"{self.key}: {self.dead} of {self.total} dead{quiet}, {state}"
 
 
 def zone_of(agent: Agent) -> str:
@@ -46,17 +49,19 @@ def zone_of(agent: Agent) -> str:
 def assess_zones(
     agents: Iterable[Agent], verdicts: Mapping[AgentId, AgentLiveness], policy: Policy
 ) -> dict[tuple[str, str], ZoneHealth]:
-    """Health of every (agent type, availability zone) group."""
+    """Health of every (agent type, availability zone) group; agents going quiet count with the dead."""
     totals: dict[tuple[str, str], list[int]] = {}
     for agent in agents:
-        counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0])
+        counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0, 0])
         counts[0] += 1
         liveness = verdicts.get(agent.id)
         if liveness is not None and liveness.verdict is Verdict.DEAD:
             counts[1] += 1
+        elif liveness is not None and liveness.quiet:
+            counts[2] += 1
     return {
-        key: ZoneHealth(key[0], key[1], total, dead, is_disrupted(total, dead, policy))
-        for key, (total, dead) in sorted(totals.items())
+        key: ZoneHealth(key[0], key[1], total, dead, is_disrupted(total, dead + quiet, policy), quiet)
+        for key, (total, dead, quiet) in sorted(totals.items())
     }
 
 
