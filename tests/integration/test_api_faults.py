@@ -5,6 +5,7 @@ from __future__ import annotations
 from emulated import Env, MakeEnv
 
 from rpcdaemon.model import L3_AGENT
+from rpcdaemon.shell.neutron import READ_RETRIES
 
 
 def every_router_on_one_live_agent(env: Env) -> bool:
@@ -69,9 +70,17 @@ def test_conflict_when_another_actor_moves_the_router(make_env: MakeEnv) -> None
 def test_unreadable_api_means_no_action_and_no_crash(make_env: MakeEnv) -> None:
     env = make_env(l3_agents=3, routers=3, dhcp_agents=1, networks=0)
     victim = first_l3(env)
-    env.cloud.add_fault("GET", "GET /v2.0/routers", status=500, count=1)
+    env.cloud.add_fault("GET", "GET /v2.0/routers", status=500, count=1 + READ_RETRIES)  # beyond the retries
     env.cloud.set_agent_down(victim)
     errors = [r for r in env.advance(80) if r.error is not None]
     assert len(errors) == 1 and "500" in (errors[0].error or "") and not errors[0].results
     env.converge()
     assert every_router_on_one_live_agent(env)
+
+
+def test_a_read_that_fails_once_is_retried_within_the_pass(make_env: MakeEnv) -> None:
+    env = make_env(l3_agents=3, routers=3, dhcp_agents=1, networks=0)
+    env.cloud.add_fault("GET", "GET /v2.0/agents", status=503, count=1)
+    env.cloud.add_fault("GET", "GET /v2.0/routers", reset=True, count=1)
+    report = env.step()
+    assert report.error is None and report.snapshot is not None and len(report.snapshot.routers) == 3

@@ -14,6 +14,7 @@ helpers return error dicts silently); every answer is classified here, once: don
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -58,6 +59,8 @@ ALREADY_SO = {
 """Answers that mean the binding already is as wanted: success for an idempotent action."""
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+READ_RETRIES = 2
+READ_BACKOFF_S = 0.1
 
 
 class Outcome(StrEnum):
@@ -91,8 +94,10 @@ class NeutronClient:
         read_concurrency: int = 8,
         member: str | None = None,
         observer: Callable[[str, int | None, float], None] | None = None,
+        read_retries: int = READ_RETRIES,
     ) -> None:
         self._conn = conn
+        self._read_retries = max(0, read_retries)
         self.observer = observer
         """Called with (method, status or None, seconds) after every request: metrics."""
         self._read_concurrency = max(1, read_concurrency)
@@ -188,7 +193,7 @@ class NeutronClient:
         """Every row of a list, following `<key>_links` next pages."""
         query: dict[str, Any] = dict(params)
         for _page in range(100_000):
-            response = self._request("GET", path, params=query)
+            response = self._get(path, query)
             if response.status_code != 200:
                 raise NeutronReadError(f"GET {path}: HTTP {response.status_code} {_error(response)[1]}")
             try:
@@ -206,6 +211,19 @@ class NeutronClient:
                 return
             query = next_query
         raise NeutronReadError(f"GET {path}: pagination does not end")
+
+    def _get(self, path: str, query: Mapping[str, Any]) -> requests.Response:
+        """A GET, retried a few times with a short backoff when it failed transiently: one 503 or reset among the
+        dozens of reads of a pass should not cost the whole pass (reads are safe to repeat)."""
+        for attempt in range(self._read_retries):
+            try:
+                response = self._request("GET", path, params=query)
+                if response.status_code not in TRANSIENT_STATUS:
+                    return response
+            except NeutronReadError:
+                pass
+            time.sleep(READ_BACKOFF_S * (2 ** attempt) * (0.5 + random.random()))
+        return self._request("GET", path, params=query)
 
     def _network(self) -> Any:
         """openstacksdk builds the proxy (and discovers the API version) on first use: do that once, locked."""
