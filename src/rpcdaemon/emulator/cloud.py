@@ -97,6 +97,8 @@ class Fault:
     delay_s: float = 0.0
     count: int = 1
     reset: bool = False
+    body: str | None = None
+    """Answer this raw text (status `status`, default 200) instead of the real answer: garbage for the client."""
 
     def matches(self, method: str, pattern: str) -> bool:
         return self.method in ("*", method) and self.pattern in ("*", pattern)
@@ -113,10 +115,13 @@ class Call:
     """0: the connection was reset without an answer"""
     member: str | None
     """X-Rpcdaemon-Member header: which rpcdaemon made the call"""
+    received: float | None = None
+    """time.monotonic() when the request arrived (before any latency or injected delay): a write is decided by
+    its client before this, `at` can be long after"""
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "method": self.method, "pattern": self.pattern, "ids": list(self.ids),
-                "status": self.status, "member": self.member}
+                "status": self.status, "member": self.member, "received": self.received}
 
 
 def split_pattern(method: str, pattern: str) -> tuple[str, str]:
@@ -635,11 +640,12 @@ class Cloud:
     # --- faults ----------------------------------------------------------------------------------------------
 
     def add_fault(self, method: str, pattern: str, status: int | None = None, delay_s: float = 0.0, count: int = 1,
-                  reset: bool = False) -> None:
+                  reset: bool = False, body: str | None = None) -> None:
         """The next `count` API calls matching `method` ("*": any) and `pattern` ("GET /v2.0/agents",
         "/v2.0/agents/{id}/l3-routers" or "*") sleep `delay_s`, then either close the connection without an
-        answer (reset) or answer `status` with an InjectedFault NeutronError (status None: answer normally).
-        Faults are consumed in the order they were added."""
+        answer (reset) or answer `status` with an InjectedFault NeutronError (status None: answer normally), or,
+        with `body`, answer that raw text (status `status`, default 200) without doing anything: a garbled or
+        lying server. Faults are consumed in the order they were added."""
         if not isinstance(method, str) or not isinstance(pattern, str) or not pattern:
             raise ValueError("method and pattern must be non-empty strings")
         if status is not None and (isinstance(status, bool) or not isinstance(status, int)
@@ -651,9 +657,11 @@ class Cloud:
             raise ValueError("count must be an integer >= 1")
         if not isinstance(reset, bool):
             raise ValueError("reset must be true or false")
+        if body is not None and not isinstance(body, str):
+            raise ValueError("body must be a string or None")
         fault_method, fault_pattern = split_pattern(method, pattern)
         with self.lock:
-            self._faults.append(Fault(fault_method, fault_pattern, status, float(delay_s), count, reset))
+            self._faults.append(Fault(fault_method, fault_pattern, status, float(delay_s), count, reset, body))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -690,12 +698,20 @@ class Cloud:
 
     # --- call counting ---------------------------------------------------------------------------------------
 
-    def count(self, method: str, pattern: str, ids: tuple[str, ...], status: int, member: str | None) -> None:
+    def count(self, method: str, pattern: str, ids: tuple[str, ...], status: int, member: str | None,
+              received: float | None = None) -> None:
         with self.lock:
             self._calls[f"{method} {pattern}"] += 1
-            self._log.append(Call(time.monotonic(), method, pattern, ids, status, member))
+            self._log.append(Call(time.monotonic(), method, pattern, ids, status, member, received))
             if len(self._log) > CALL_LOG_MAX:
                 del self._log[: CALL_LOG_MAX // 2]
+
+    def drain_calls(self) -> list[Call]:
+        """Every counted call since the last drain, oldest first, and forget them (a long chaos run reads the
+        log as it goes, so the emulator's memory stays flat)."""
+        with self.lock:
+            calls, self._log = self._log, []
+            return calls
 
     def reset_stats(self) -> None:
         with self.lock:
@@ -703,7 +719,8 @@ class Cloud:
             self._log.clear()
 
     def call_log(self) -> list[dict[str, Any]]:
-        """Every counted call, oldest first: at (monotonic), method, pattern, ids, status (0: reset), member."""
+        """Every counted call, oldest first: at (monotonic), method, pattern, ids, status (0: reset), member,
+        received (monotonic)."""
         with self.lock:
             return [c.as_dict() for c in self._log]
 

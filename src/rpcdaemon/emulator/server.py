@@ -10,8 +10,8 @@ limit/marker pagination with `<resource>_links` (next when a page is full, previ
 the scheduler sub-resources (/agents/{id}/dhcp-networks and the like), whose controllers ignore the query string.
 Every API call (version discovery aside) is counted by method and path pattern
 (`GET /v2.0/agents/{id}/dhcp-networks`), which is how the tests and benchmarks check what rpcdaemon costs a Neutron
-server. Faults (status codes, delays, connection resets) are injected per pattern. Control paths live under
-/_emulator/ and are neither counted, delayed nor faulted.
+server. Faults (status codes, delays, connection resets, garbage bodies) are injected per pattern. Control paths
+live under /_emulator/ and are neither counted, delayed nor faulted.
 """
 
 from __future__ import annotations
@@ -449,6 +449,18 @@ class _Handler(BaseHTTPRequestHandler):
             LOG.debug("emulator: answer not sent: %s", exc)
             self.close_connection = True
 
+    def _send_raw(self, status: int, data: bytes) -> None:
+        """An injected garbage answer: these bytes as the body, whatever they are."""
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError as exc:
+            LOG.debug("emulator: answer not sent: %s", exc)
+            self.close_connection = True
+
     def _reset(self) -> None:
         """Close the connection at once without an answer: with SO_LINGER 0, the client gets a TCP RST."""
         self.close_connection = True
@@ -506,15 +518,19 @@ class _Handler(BaseHTTPRequestHandler):
              query: dict[str, list[str]], raw: bytes) -> None:
         cloud = self.server.cloud
         member = self.headers.get("X-Rpcdaemon-Member")
+        received = time.monotonic()
         fault = cloud.take_fault(method, pattern)
         delay = cloud.latency_s + (fault.delay_s if fault else 0.0)
         if delay > 0:
             time.sleep(delay)
         if fault is not None and fault.reset:
-            cloud.count(method, pattern, ids, 0, member)
+            cloud.count(method, pattern, ids, 0, member, received)
             return self._reset()
+        if fault is not None and fault.body is not None:
+            cloud.count(method, pattern, ids, fault.status or 200, member, received)
+            return self._send_raw(fault.status or 200, fault.body.encode("utf-8", "replace"))
         if fault is not None and fault.status is not None:
-            cloud.count(method, pattern, ids, fault.status, member)
+            cloud.count(method, pattern, ids, fault.status, member, received)
             return self._send(fault.status, ApiError(fault.status, "InjectedFault", "injected fault").body())
         try:
             body = _json(raw) if method in ("POST", "PUT") else None
@@ -524,7 +540,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             LOG.exception("emulator: %s %s failed", method, self.path)
             status, answer = 500, _internal_error().body()
-        cloud.count(method, pattern, ids, status, member)
+        cloud.count(method, pattern, ids, status, member, received)
         self._send(status, answer)
 
     def do_GET(self) -> None:

@@ -1,0 +1,43 @@
+"""The chaos run's judges, end to end: with no fault rpcdaemon does nothing at all; a daemon sabotaged to remove a
+router from a healthy agent is caught. Short runs (seconds of faults)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rpcdaemon.chaos.config import ChaosConfig, FaultRates
+from rpcdaemon.chaos.relay import OFF
+from rpcdaemon.chaos.run import run_chaos
+from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
+from rpcdaemon.emulator.cloud import L3, Cloud
+from rpcdaemon.model import AgentId
+from rpcdaemon.runner import Daemon
+
+QUIET = FaultRates(**{name: 0.0 for name in FaultRates.__dataclass_fields__})
+SMALL = replace(ChaosConfig(), seed=5, duration_s=4.0, agents_per_zone=3, networks=8, routers=8, ha_routers=2,
+                rates=QUIET, bus=OFF, agent_down_time_s=2.0, hold_down_s=2.0, convergence_deadline_s=4.0)
+
+
+def test_without_faults_nothing_is_done_but_the_last_kill_is_repaired() -> None:
+    report = run_chaos(SMALL)
+    assert report.violations == [], report.render()
+    assert set(report.faults) == {"agent_kill_final"}
+    assert report.converged_s is not None
+    assert 0 < report.total_changes <= report.change_bound
+
+
+def test_a_sabotaged_daemon_is_caught() -> None:
+    def sabotage(daemon: Daemon, cloud: Cloud) -> None:
+        original = daemon.executor.run
+
+        def run(changes, hosts=None, stop=None):  # type: ignore[no-untyped-def]
+            with cloud.lock:
+                agent = sorted(a.id for a in cloud.agents.values() if a.agent_type == L3 and cloud.l3[a.id])[0]
+                router = sorted(cloud.l3[agent])[0]
+            extra = Change(ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, router, AgentId(agent), None, "sabotage")
+            return original([*changes, extra], hosts, stop)
+
+        daemon.executor.run = run  # type: ignore[method-assign]
+
+    report = run_chaos(SMALL, setup=sabotage)
+    assert any("the API showed alive (healthy;" in v for v in report.violations), report.render()
