@@ -60,6 +60,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "loglevel", Kind.LOGLEVEL, "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL.", original=True),
     Option("Daemon", "check_interval", Kind.SECONDS, "5", "Seconds between full passes (a full resync).",
            original=True, minimum=0.05),
+    Option("Daemon", "min_pass_interval", Kind.SECONDS, "1",
+           "Least seconds between the starts of two passes: a burst of bus events (rpcdaemon's own changes cause "
+           "some) is coalesced into one pass in flight and one pending.", minimum=0, maximum=60),
+    Option("Daemon", "resync_interval", Kind.SECONDS, "",
+           "Seconds between full reads of the cloud (every binding, network and router); in between, agents are "
+           "checked every check_interval and only what an event or a verdict names is read. Empty: 300 with a "
+           "bus (rpchost), 60 without.", minimum=1, maximum=86400),
     Option("Daemon", "cloud", Kind.STR, "",
            "A clouds.yaml cloud name. Empty (and no neutron_endpoint): the OS_CLOUD / OS_* environment."),
     Option("Daemon", "neutron_endpoint", Kind.URL, "",

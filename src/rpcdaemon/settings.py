@@ -80,6 +80,9 @@ class Settings:
     logfile: str = "/var/log/rpcdaemon.log"
     loglevel: str = "INFO"
     check_interval_s: float = 5.0
+    min_pass_interval_s: float = 1.0
+    resync_interval_s: float | None = None
+    """None: 300 s with a bus, 60 s without (see `resync_period_s`)."""
     cloud: str | None = None
     neutron_endpoint: str | None = None
     agent_down_time_s: float = DEFAULT_AGENT_DOWN_TIME
@@ -102,6 +105,15 @@ class Settings:
 
 
 DEFAULTS = Settings()
+RESYNC_WITH_BUS_S = 300.0
+RESYNC_WITHOUT_BUS_S = 60.0
+
+
+def resync_period_s(settings: Settings) -> float:
+    """How often the whole cloud is read: longer with a bus, whose events name what changed in between."""
+    if settings.resync_interval_s is not None:
+        return settings.resync_interval_s
+    return RESYNC_WITH_BUS_S if settings.rpchost else RESYNC_WITHOUT_BUS_S
 
 
 def default_settings() -> Settings:
@@ -316,6 +328,8 @@ def load_settings(path: str) -> Settings:
         logfile=text("Daemon", "logfile") or DEFAULTS.logfile,
         loglevel=loglevel,
         check_interval_s=num("Daemon", "check_interval", 5.0),
+        min_pass_interval_s=num("Daemon", "min_pass_interval", 1.0),
+        resync_interval_s=resync if isinstance(resync := v[("Daemon", "resync_interval")], float) else None,
         cloud=cloud,
         neutron_endpoint=endpoint,
         agent_down_time_s=down_time,
