@@ -154,6 +154,7 @@ def plan_main(argv: Sequence[str]) -> int:
 
     from rpcdaemon.core.liveness import state_from_api
     from rpcdaemon.core.plan import CoreState, make_plan
+    from rpcdaemon.reconciler import read_snapshot
     from rpcdaemon.runner import build_client, policy_from
     from rpcdaemon.settings import ConfigError, load_settings
     from rpcdaemon.shell.neutron import NeutronReadError
@@ -165,7 +166,7 @@ def plan_main(argv: Sequence[str]) -> int:
         return EXIT_CONFIG
     policy = policy_from(settings)
     try:
-        snapshot = build_client(settings).fetch_snapshot(dhcp=policy.manage_dhcp, l3=policy.manage_l3)
+        snapshot = read_snapshot(build_client(settings), policy, CoreState())
     except NeutronReadError as exc:
         print(f"rpcdaemon plan: cannot read Neutron: {exc}", file=sys.stderr)
         return 1

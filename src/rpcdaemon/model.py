@@ -39,6 +39,10 @@ class AgentMode(StrEnum):
         return cls.DVR
 
 
+SNAT_MODES = frozenset({AgentMode.LEGACY, AgentMode.DVR_SNAT})
+"""L3 agent modes rpcdaemon manages: the others (dvr, dvr_no_external) are compute-node agents, left alone."""
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
     """One row of GET /v2.0/agents, reduced to what rpcdaemon decides on.
@@ -65,6 +69,12 @@ class Agent:
     def is_l3(self) -> bool:
         return self.agent_type == L3_AGENT
 
+    @property
+    def is_managed(self) -> bool:
+        """Can rpcdaemon evacuate this agent or choose it? DHCP agents, and L3 agents in a mode that hosts
+        routers (legacy, dvr_snat); `dvr` and `dvr_no_external` agents run on compute nodes and are left alone."""
+        return self.is_dhcp or (self.is_l3 and self.agent_mode in SNAT_MODES)
+
 
 @dataclass(frozen=True, slots=True)
 class Network:
@@ -89,6 +99,20 @@ class Router:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirmations:
+    """What single-resource reads (GET /networks/{id}, GET /agents/{id}) said of resources a list left out.
+
+    A list answer alone never proves that something is gone: a half-restored database behind a load balancer,
+    a list cut short or a wrong project all answer 200 with rows missing. `gone_*` answered 404 (really deleted);
+    `present_*` answered 200 although the list left them out (the list lied)."""
+
+    gone_networks: frozenset[NetworkId] = frozenset()
+    present_networks: frozenset[NetworkId] = frozenset()
+    gone_agents: frozenset[AgentId] = frozenset()
+    present_agents: frozenset[AgentId] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One coherent read of the cloud.
 
@@ -102,6 +126,7 @@ class Snapshot:
     routers: Mapping[RouterId, Router] = field(default_factory=dict)
     dhcp_bindings: Mapping[AgentId, frozenset[NetworkId]] | None = None
     l3_bindings: Mapping[AgentId, frozenset[RouterId]] | None = None
+    confirmed: Confirmations = field(default_factory=Confirmations)
 
     def agents_of(self, agent_type: str) -> list[Agent]:
         return sorted((a for a in self.agents.values() if a.agent_type == agent_type), key=lambda a: a.id)

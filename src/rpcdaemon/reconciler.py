@@ -9,19 +9,25 @@ they happen, not on every pass.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from rpcdaemon.core.actions import ChangeKind
 from rpcdaemon.core.liveness import Verdict
-from rpcdaemon.core.plan import CoreState, Plan, make_plan
+from rpcdaemon.core.plan import CoreState, Plan, make_plan, remember_refusals
 from rpcdaemon.core.policy import Policy
+from rpcdaemon.core.safety import budget_on_takeover
+from rpcdaemon.core.vanish import find_vanished, to_confirm
 from rpcdaemon.model import AgentId, Snapshot
 from rpcdaemon.shell.executor import ChangeResult, Executor
 from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
 
 LOG = logging.getLogger("rpcdaemon")
+REFUSING_CONFLICTS = ("DVRL3CannotAssignToDvrAgent", "RouterL3AgentMismatch")
+"""409 answers that say the agent can never take the router (others are races, left to the next pass)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,10 @@ class Reconciler:
         self.last_report: PassReport | None = None
         self._last_error: str | None = None
         self._last_error_at = 0.0
+        self._acting = False
+        self._stood_by = False
+        """A replica that was a standby takes over with the budget rule; a process's first pass has warm-up."""
+        self._first_pass_at: float | None = None
         self.heard: Callable[[Snapshot], Mapping[AgentId, float] | None] | None = None
         """When the bus is listened to: last-heard times of agents (rpcdaemon's clock), a second liveness signal."""
         self.may_act: Callable[[], bool] = lambda: True
@@ -72,8 +82,10 @@ class Reconciler:
 
     def run_pass(self, stop: threading.Event | None = None) -> PassReport:
         wall, started = self._wall_clock(), self._clock()
+        if self._first_pass_at is None:
+            self._first_pass_at = started
         try:
-            snapshot = self.client.fetch_snapshot(dhcp=self.policy.manage_dhcp, l3=self.policy.manage_l3)
+            snapshot = read_snapshot(self.client, self.policy, self.state)
         except NeutronReadError as exc:
             now = self._clock()
             if str(exc) != self._last_error or now - self._last_error_at >= 60:
@@ -86,10 +98,16 @@ class Reconciler:
             LOG.info("the cloud is readable again")
             self._last_error = None
         heard = self.heard(snapshot) if self.heard is not None else None
-        plan, state = make_plan(snapshot, self.state, self._clock(), self.policy, heard)
         acting = self.may_act()
-        # a standby keeps what it observed but not the budget of evacuations it did not start
-        self.state = state if acting else replace(state, budget=self.state.budget)
+        state = self.state
+        if acting and self._stood_by and not self._acting:
+            # a standby plans every pass as the leader does and keeps the budget it would have spent: that
+            # record stands for its predecessor's (a replica that has not watched a whole window assumes it spent)
+            state = replace(state, budget=budget_on_takeover(state.budget, self._clock(), self._first_pass_at))
+        self._acting = acting
+        self._stood_by = self._stood_by or not acting
+        plan, state = make_plan(snapshot, state, self._clock(), self.policy, heard)
+        self.state = state
         self._log_transitions(plan, snapshot)
         results: list[ChangeResult] = []
         if acting:
@@ -97,6 +115,10 @@ class Reconciler:
                 self.on_plan(plan, snapshot)
             hosts = {a.id: a.host for a in snapshot.agents.values()}
             results = self.executor.run(plan.changes, hosts, stop)
+            refused = [(r.change.resource_id, r.change.to_agent) for r in results
+                       if r.change.to_agent is not None and _refused_add(r)]
+            if refused:
+                self.state = remember_refusals(self.state, refused, self._clock())
         report = PassReport(wall, self._clock() - started, snapshot, plan, results)
         if results:
             failed = sum(1 for r in results if not r.ok)
@@ -117,7 +139,30 @@ class Reconciler:
             self._last_verdicts[agent_id] = liveness.verdict
         notes = set(plan.notes)
         for note in sorted(notes - self._last_notes):
-            LOG.log(logging.ERROR if "DISRUPTED" in note else logging.WARNING, "%s", note)
+            LOG.log(logging.ERROR if note in plan.alarms else logging.WARNING, "%s", note)
         for note in sorted(self._last_notes - notes):
             LOG.info("cleared: %s", note)
         self._last_notes = notes
+
+
+def read_snapshot(client: NeutronClient, policy: Policy, state: CoreState) -> Snapshot:
+    """One read of the cloud, with a read of each resource or agent the lists left out (core/vanish.py)."""
+    snapshot = client.fetch_snapshot(dhcp=policy.manage_dhcp, l3=policy.manage_l3)
+    networks, agents = to_confirm(find_vanished(snapshot, state.agent_types))
+    if networks or agents:
+        snapshot = replace(snapshot, confirmed=client.confirm(networks, agents))
+    return snapshot
+
+
+def _refused_add(result: ChangeResult) -> bool:
+    """An add the target agent refused for good (not a transient failure, not a race): InvalidL3Agent and
+    the like. A move or replacement that failed at its add counts too."""
+    change = result.change
+    adds = change.action in (ChangeKind.ADD_NETWORK, ChangeKind.SCHEDULE_ROUTER, ChangeKind.MOVE_ROUTER,
+                             ChangeKind.REPLACE_HA_REPLICA)
+    if not adds or not result.detail.startswith("add "):
+        return False
+    if result.outcome == "conflict":
+        return any(kind in result.detail for kind in REFUSING_CONFLICTS)
+    # a 4xx answer: the agent will not take it (a 5xx or a timeout, even after the retries, says nothing of it)
+    return result.outcome == "failed" and re.search(r": HTTP 4\d\d ", result.detail) is not None

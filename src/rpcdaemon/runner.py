@@ -16,6 +16,7 @@ import ssl
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ class Daemon:
         self.first_good_pass: float | None = None
         self._watchdog_s = systemd.watchdog_interval_s()
         self._watchdog_at = 0.0
+        self._pass_starts: deque[float] = deque()
         self.metrics.is_leader.set(int(self.cluster.may_act()))
 
     def _use_bus_heartbeats(self) -> None:
@@ -154,6 +156,7 @@ class Daemon:
             self.metrics.observe_agents((t, v, n) for (t, v), n in counts.items())
             for zone in report.plan.zones.values():
                 self.metrics.disrupted.labels(zone.agent_type, zone.availability_zone).set(int(zone.disrupted))
+            self.metrics.read_untrusted.set(int(any(a.startswith("UNTRUSTED") for a in report.plan.alarms)))
 
     def ready(self) -> bool:
         """Ready after the first pass that read the cloud."""
@@ -163,6 +166,9 @@ class Daemon:
         return build_status(self)
 
     def wake(self) -> None:
+        """Ask for a pass soon. Wake-ups coalesce: one pass in flight, at most one pending, and pass starts at
+        least `min_pass_interval` apart (a burst of 100 notifications is one or two passes, not 100)."""
+        self.metrics.wakeups.inc()
         self._wake.set()
 
     def start_bus(self) -> None:
@@ -256,6 +262,12 @@ class Daemon:
 
     def run_once(self) -> PassReport:
         """One pass with its bookkeeping (metrics, readiness, systemd status)."""
+        now = time.monotonic()
+        self._pass_starts.append(now)
+        while self._pass_starts and now - self._pass_starts[0] > 60:
+            self._pass_starts.popleft()
+        window = min(60.0, max(1.0, now - self._pass_starts[0]))
+        self.metrics.passes_per_second.set(len(self._pass_starts) / window)
         report = self.reconciler.run_pass(self.stop_event)
         self.passes += 1
         if report.error is None and self.first_good_pass is None:
@@ -285,8 +297,10 @@ class Daemon:
             except Exception:  # a bug in one pass must not end the daemon: log it, try again next interval
                 LOG.exception("pass failed unexpectedly")
             remaining = self._next_wait(started)
-            if remaining > 0:
-                self._wake.wait(remaining)
+            woken = self._wake.wait(remaining) if remaining > 0 else False
+            floor = started + self.settings.min_pass_interval_s - time.monotonic()
+            if woken and floor > 0:  # an event's pass waits for the floor; wake-ups meanwhile coalesce into it
+                self.stop_event.wait(floor)
         systemd.notify("STOPPING=1")
         self.cluster.stop()  # after the changes in flight: a standby takes over at once
         self.stop_bus()

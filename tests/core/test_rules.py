@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from builders import NOW, agent, networks, observed, routers, snapshot
 
@@ -10,7 +11,7 @@ from rpcdaemon.core.actions import ChangeKind, Op, apply_changes
 from rpcdaemon.core.liveness import LivenessState, Verdict, observe
 from rpcdaemon.core.plan import CoreState, make_plan
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.model import DHCP_AGENT, AgentId, AgentMode
+from rpcdaemon.model import DHCP_AGENT, AgentId, AgentMode, Confirmations, NetworkId
 
 P = Policy(dead_after_s=75, hold_down_s=60)
 
@@ -177,6 +178,7 @@ def test_the_last_binding_stays_when_no_live_agent_can_take_it() -> None:
 
 def test_binding_of_a_deleted_network_is_removed() -> None:
     snap = snapshot([dhcp_agent("d0")], networks=networks("n0"), dhcp={"d0": {"n0", "gone"}})  # type: ignore[list-item]
+    snap = replace(snap, confirmed=Confirmations(gone_networks=frozenset({NetworkId("gone")})))
     plan, _ = make_plan(snap, observed(snap, P), NOW, P)
     assert [(c.action, c.resource_id) for c in plan.changes] == [(ChangeKind.REMOVE_NETWORK, "gone")]
 

@@ -76,7 +76,7 @@ def test_binding_of_a_deleted_network_is_removed(make_env: MakeEnv) -> None:
     env.converge()
     assert "5b1c6ad1-0000-4000-8000-00000000dead" not in env.bindings("dhcp")
     removed = [r for r in env.audit.recent() if r.action == "remove_network"]
-    assert [r.reason for r in removed] == ["network no longer exists"]
+    assert [r.reason for r in removed] == ["network deleted (missing from the list, and its own read answered 404)"]
 
 
 def test_unhosted_router_is_scheduled(make_env: MakeEnv) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
-from rpcdaemon.core.liveness import AgentLiveness, Verdict, is_target
-from rpcdaemon.core.placement import Load, pick_target, restrict_to_zones
+from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.placement import Eligibility, Load, pick_target, restrict_to_zones
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.model import Agent, AgentId, Network, NetworkId, Snapshot
+from rpcdaemon.model import DHCP_AGENT, Agent, AgentId, Network, NetworkId, Snapshot
 
 
 def plan_dhcp(
@@ -22,27 +22,39 @@ def plan_dhcp(
     verdicts: Mapping[AgentId, AgentLiveness],
     evacuable: frozenset[AgentId],
     policy: Policy,
-) -> list[Change]:
+    eligible: Eligibility,
+    removable: frozenset[NetworkId] = frozenset(),
+) -> tuple[list[Change], list[str]]:
+    """(changes, notes). `removable`: vanished networks confirmed deleted (see core/vanish.py): only their
+    bindings are removed for being of a deleted network."""
     bindings = snapshot.dhcp_bindings or {}
-    agents = snapshot.agents_of("DHCP agent")
-    targets = [a for a in agents if is_target(a, verdicts[a.id])]
+    agents = snapshot.agents_of(DHCP_AGENT)
+    targets = [a for a in agents if a.id in eligible.targets]
     load = Load({a.id: len(bindings.get(a.id, ())) for a in agents})
     hosting = snapshot.dhcp_agents_of_network()
 
     changes: list[Change] = []
     for agent_id, nets in sorted(bindings.items()):
         for net_id in sorted(nets):
-            if net_id not in snapshot.networks:
+            if net_id not in snapshot.networks and net_id in removable:
                 changes.append(
                     Change(ChangeKind.REMOVE_NETWORK, ResourceType.NETWORK, net_id, agent_id, None,
-                           "network no longer exists")
+                           "network deleted (missing from the list, and its own read answered 404)")
                 )
+    waiting: list[NetworkId] = []
     for net_id in sorted(snapshot.networks):
         network = snapshot.networks[net_id]
         if network.dhcp:
-            changes += _plan_network(network, hosting.get(net_id, set()), snapshot, verdicts, evacuable,
-                                     targets, load, policy)
-    return changes
+            planned, waits = _plan_network(network, hosting.get(net_id, set()), snapshot, verdicts, evacuable,
+                                           targets, eligible, load, policy)
+            changes += planned
+            if waits:
+                waiting.append(net_id)
+    notes = []
+    if waiting:
+        notes.append(f"{len(waiting)} DHCP network(s) wait for a live DHCP agent in their hinted zones "
+                     f"(e.g. {waiting[0]})")
+    return changes, notes
 
 
 def _plan_network(
@@ -52,9 +64,12 @@ def _plan_network(
     verdicts: Mapping[AgentId, AgentLiveness],
     evacuable: frozenset[AgentId],
     targets: list[Agent],
+    eligible: Eligibility,
     load: Load,
     policy: Policy,
-) -> list[Change]:
+) -> tuple[list[Change], bool]:
+    """(changes, waits): a network goes only to targets in its hinted zones (as Neutron's AZ-aware scheduler
+    does); when none is there it waits rather than spill into another zone."""
     known = {a for a in hosts if a in snapshot.agents}
     dead = {a for a in known if verdicts[a].verdict is Verdict.DEAD}
     leaving = sorted(dead & evacuable)
@@ -62,7 +77,7 @@ def _plan_network(
     staying = known - set(leaving)
     living = known - dead
 
-    candidates = restrict_to_zones(targets, network.availability_zone_hints) or targets
+    candidates = restrict_to_zones(targets, network.availability_zone_hints)
     if policy.dhcp_agents_per_network is None:
         wanted = len(candidates) + len(staying - {a.id for a in candidates})
     else:
@@ -71,8 +86,9 @@ def _plan_network(
     changes: list[Change] = []
     added: set[AgentId] = set()
     why_short = _why(network.id, leaving, snapshot)
+    refused = eligible.excluded_for(network.id)
     while len(staying) + len(added) < wanted:
-        target = pick_target(candidates, load, exclude=known | added)
+        target = pick_target(candidates, load, exclude=known | added | refused)
         if target is None:
             break
         added.add(target.id)
@@ -88,7 +104,8 @@ def _plan_network(
                 Change(ChangeKind.REMOVE_NETWORK, ResourceType.NETWORK, network.id, agent_id, None,
                        f"DHCP agent {snapshot.agents[agent_id].host} is dead: {verdicts[agent_id].reason}")
             )
-    return changes
+    waits = bool(network.availability_zone_hints) and not candidates and (bool(leaving) or not living)
+    return changes, waits
 
 
 def _why(net_id: NetworkId, leaving: list[AgentId], snapshot: Snapshot) -> str:

@@ -3,6 +3,7 @@
 Targets must fit the router: a legacy router may go to a `legacy` or `dvr_snat` agent, a distributed router only
 to `dvr_snat` (its SNAT part); agents in `dvr` or `dvr_no_external` mode (compute nodes) are never evacuated and
 never chosen. A router's availability_zone_hints are obeyed; without hints the dead agent's zone is preferred.
+An HA router is kept on min(ha_replicas, fitting live agents) agents, its replicas spread over zones.
 A legacy move is remove-then-add, because Neutron refuses the add while the old binding exists; a router left
 hosted nowhere (a crash between the two calls, or anything else) is scheduled by the next pass.
 """
@@ -12,20 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
-from rpcdaemon.core.liveness import AgentLiveness, Verdict, is_target
-from rpcdaemon.core.placement import Load, pick_target, restrict_to_zones
+from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.placement import Eligibility, Load, pick_target, restrict_to_zones
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import zone_of
-from rpcdaemon.model import Agent, AgentId, AgentMode, Router, Snapshot
-
-SNAT_MODES = frozenset({AgentMode.LEGACY, AgentMode.DVR_SNAT})
-"""Agent modes rpcdaemon manages: the others (dvr, dvr_no_external) are compute-node agents, left alone."""
+from rpcdaemon.model import L3_AGENT, Agent, AgentId, AgentMode, Router, Snapshot
 
 
 def fits(router: Router, agent: Agent) -> bool:
     if router.distributed:
         return agent.agent_mode is AgentMode.DVR_SNAT
-    return agent.agent_mode in SNAT_MODES
+    return agent.is_managed
 
 
 def plan_l3(
@@ -33,23 +31,37 @@ def plan_l3(
     verdicts: Mapping[AgentId, AgentLiveness],
     evacuable: frozenset[AgentId],
     policy: Policy,
-) -> list[Change]:
+    eligible: Eligibility,
+) -> tuple[list[Change], list[str]]:
     bindings = snapshot.l3_bindings or {}
-    agents = [a for a in snapshot.agents_of("L3 agent") if a.agent_mode in SNAT_MODES]
+    agents = [a for a in snapshot.agents_of(L3_AGENT) if a.is_managed]
     managed = {a.id for a in agents}
-    targets = [a for a in agents if is_target(a, verdicts[a.id])]
+    targets = [a for a in agents if a.id in eligible.targets]
     load = Load({a.id: len(bindings.get(a.id, ())) for a in agents})
     hosting = snapshot.l3_agents_of_router()
 
     changes: list[Change] = []
+    waiting: list[str] = []
     for router_id in sorted(snapshot.routers):
         router = snapshot.routers[router_id]
         hosts = hosting.get(router_id, set()) & managed
         candidates = [a for a in targets if fits(router, a)]
-        hinted = restrict_to_zones(candidates, router.availability_zone_hints)
+        hinted = [a for a in restrict_to_zones(candidates, router.availability_zone_hints)
+                  if a.id not in eligible.excluded_for(router_id)]
         planner = _plan_ha if router.ha else _plan_single
-        changes += planner(router, hosts, snapshot, verdicts, evacuable, hinted, load, policy)
-    return changes
+        planned = planner(router, hosts, snapshot, verdicts, evacuable, hinted, load, policy)
+        changes += planned
+        if router.availability_zone_hints and not hinted and not planned and _needs_home(hosts, verdicts):
+            waiting.append(router_id)
+    notes = []
+    if waiting:
+        notes.append(f"{len(waiting)} router(s) wait for a live fitting L3 agent in their hinted zones "
+                     f"(e.g. {waiting[0]})")
+    return changes, notes
+
+
+def _needs_home(hosts: set[AgentId], verdicts: Mapping[AgentId, AgentLiveness]) -> bool:
+    return not any(verdicts[a].verdict is not Verdict.DEAD for a in hosts)
 
 
 def _plan_single(
@@ -110,29 +122,40 @@ def _plan_ha(
     load: Load,
     policy: Policy,
 ) -> list[Change]:
-    """An HA router: each replica on a dead agent is replaced by one on a live agent (add, then remove)."""
-    if not hosts:
-        target = pick_target(candidates, load, exclude=set())
-        if target is None:
-            return []
-        load.add(target.id)
-        return [
-            Change(ChangeKind.SCHEDULE_ROUTER, ResourceType.ROUTER, router.id, None, target.id,
-                   f"HA router hosted by no L3 agent; {target.host} is the least loaded fitting agent")
-        ]
+    """An HA router: each replica on a dead agent is replaced by one on a live agent (add, then remove), and a
+    router with fewer replicas than min(ha_replicas, fitting agents) is topped up, spread over zones."""
     leaving = sorted(a for a in hosts if verdicts[a].verdict is Verdict.DEAD and a in evacuable)
+    staying = hosts - set(leaving)
     taken = set(hosts)
+    zones_used = {zone_of(snapshot.agents[a]) for a in staying}
     changes: list[Change] = []
     for agent_id in leaving:
         target = pick_target(candidates, load, exclude=taken, preferred_zone=zone_of(snapshot.agents[agent_id]))
         if target is None:
             break
         taken.add(target.id)
+        zones_used.add(zone_of(target))
         load.add(target.id)
         load.add(agent_id, -1)
         changes.append(
             Change(ChangeKind.REPLACE_HA_REPLICA, ResourceType.ROUTER, router.id, agent_id, target.id,
                    f"HA replica on dead L3 agent {snapshot.agents[agent_id].host} "
                    f"({verdicts[agent_id].reason}); {target.host} is the least loaded fitting agent")
+        )
+    replicas = len(staying) + len(changes)
+    wanted = min(policy.ha_replicas, replicas + len([a for a in candidates if a.id not in taken]))
+    while replicas < wanted:
+        target = pick_target(candidates, load, exclude=taken, avoid_zones=zones_used)
+        if target is None:
+            break
+        taken.add(target.id)
+        zones_used.add(zone_of(target))
+        load.add(target.id)
+        replicas += 1
+        why = "HA router hosted by no L3 agent" if not hosts else (
+            f"HA router on {replicas - 1} of its {policy.ha_replicas} replicas")
+        changes.append(
+            Change(ChangeKind.SCHEDULE_ROUTER, ResourceType.ROUTER, router.id, None, target.id,
+                   f"{why}; {target.host} is the least loaded fitting agent")
         )
     return changes

@@ -6,10 +6,24 @@ evacuation spreads a dead agent's resources instead of piling them onto the one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from rpcdaemon.core.safety import zone_of
 from rpcdaemon.model import Agent, AgentId
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """Which agents may receive work in this plan, decided once for both planners."""
+
+    targets: frozenset[AgentId]
+    """Alive, out of hold-down, not going quiet, admin up, and not in a disrupted zone."""
+    refused: Mapping[str, frozenset[AgentId]] = field(default_factory=dict)
+    """Per resource id, the agents that refused to take it lately: the next best is picked instead."""
+
+    def excluded_for(self, resource_id: str) -> set[AgentId]:
+        return set(self.refused.get(resource_id, ()))
 
 
 class Load:
@@ -34,13 +48,22 @@ def restrict_to_zones(candidates: Sequence[Agent], hints: Iterable[str]) -> list
 
 
 def pick_target(
-    candidates: Sequence[Agent], load: Load, exclude: set[AgentId], preferred_zone: str | None = None
+    candidates: Sequence[Agent],
+    load: Load,
+    exclude: set[AgentId],
+    preferred_zone: str | None = None,
+    avoid_zones: Iterable[str] = (),
 ) -> Agent | None:
-    """The least loaded candidate not excluded, in the preferred zone when one there fits."""
+    """The least loaded candidate not excluded, in the preferred zone when one there fits, else outside the zones
+    to avoid when one there fits (replicas spread over zones)."""
     pool = [a for a in candidates if a.id not in exclude]
     if preferred_zone is not None:
         same_zone = [a for a in pool if zone_of(a) == preferred_zone]
         pool = same_zone or pool
+    avoid = set(avoid_zones)
+    if avoid:
+        elsewhere = [a for a in pool if zone_of(a) not in avoid]
+        pool = elsewhere or pool
     if not pool:
         return None
     return min(pool, key=lambda a: (load.of(a.id), a.id))

@@ -7,24 +7,33 @@ health, and notes on what is held back and why (disruption, budget, disagreement
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
-from rpcdaemon.core.actions import Change
+from rpcdaemon.core.actions import Change, ChangeKind
 from rpcdaemon.core.dhcp import plan_dhcp
-from rpcdaemon.core.l3 import SNAT_MODES, plan_l3
-from rpcdaemon.core.liveness import AgentLiveness, LivenessState, Verdict, observe
+from rpcdaemon.core.l3 import plan_l3
+from rpcdaemon.core.liveness import AgentLiveness, LivenessState, Verdict, is_target, observe
+from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import EvacuationBudget, ZoneHealth, admit_evacuations, assess_zones, zone_of
+from rpcdaemon.core.vanish import assess_read, find_vanished
 from rpcdaemon.model import Agent, AgentId, Snapshot
+
+REFUSAL_MEMORY_S = 300.0
+"""How long an agent that refused a resource is not offered it again."""
 
 
 @dataclass(frozen=True, slots=True)
 class CoreState:
-    """What the core remembers between passes (observations and the evacuation budget): nothing else."""
+    """What the core remembers between passes: observations, the evacuation budget, the agents last read (with
+    their type, so that one missing from a later list is noticed), and recent refusals."""
 
     liveness: LivenessState = field(default_factory=LivenessState)
     budget: EvacuationBudget = field(default_factory=EvacuationBudget)
+    agent_types: Mapping[AgentId, str] = field(default_factory=dict)
+    refusals: Mapping[tuple[str, AgentId], float] = field(default_factory=dict)
+    """(resource id, agent) -> until when that agent is not offered that resource."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +43,11 @@ class Plan:
     zones: Mapping[tuple[str, str], ZoneHealth]
     evacuating: frozenset[AgentId]
     notes: tuple[str, ...]
-    """Human-readable: what is held back and why."""
+    """Human-readable: what is held back and why (the alarms among them)."""
     warming_up: bool
     """True while observation is younger than the dead threshold: no agent can be judged dead yet."""
+    alarms: tuple[str, ...] = ()
+    """The notes that are errors: a disrupted zone, a read not trusted."""
 
 
 def make_plan(
@@ -47,8 +58,18 @@ def make_plan(
     heard: Mapping[AgentId, float] | None = None,
 ) -> tuple[Plan, CoreState]:
     liveness, verdicts = observe(state.liveness, snapshot.agents, now, policy, heard)
+    vanished = find_vanished(snapshot, state.agent_types)
+    # an agent missing from the list is remembered until a read of it answers 404
+    kept = {a: o for a, o in state.liveness.observations.items() if a in vanished.agents}
+    liveness = replace(liveness, observations={**kept, **liveness.observations})
+    agent_types = {**{a: state.agent_types[a] for a in vanished.agents if a in state.agent_types},
+                   **{a.id: a.agent_type for a in snapshot.agents.values()}}
+    trust = assess_read(snapshot, vanished, agent_types)
+
     zones = assess_zones(snapshot.agents.values(), verdicts, policy)
-    notes: list[str] = [f"zone {z.describe()}" for z in zones.values() if z.disrupted]
+    disrupted = [z for z in zones.values() if z.disrupted]
+    alarms: list[str] = [f"zone {z.describe()}" for z in disrupted] + list(trust.alarms)
+    notes: list[str] = list(alarms) + list(trust.notes)
 
     needing: list[AgentId] = []
     for agent in snapshot.agents.values():
@@ -64,21 +85,67 @@ def make_plan(
         for a in deferred
     ]
 
+    refusals = {key: until for key, until in state.refusals.items() if until > now}
+    refused: dict[str, set[AgentId]] = {}
+    for resource_id, agent_id in refusals:
+        refused.setdefault(resource_id, set()).add(agent_id)
+    blocked_zones = {(z.agent_type, z.availability_zone) for z in disrupted}
+    eligible = Eligibility(
+        targets=frozenset(
+            a.id for a in snapshot.agents.values()
+            if a.is_managed and is_target(a, verdicts[a.id]) and (a.agent_type, zone_of(a)) not in blocked_zones
+        ),
+        refused={r: frozenset(agents) for r, agents in refused.items()},
+    )
+
     changes: list[Change] = []
-    if policy.manage_dhcp and snapshot.dhcp_bindings is not None:
-        changes += plan_dhcp(snapshot, verdicts, evacuable, policy)
-    if policy.manage_l3 and snapshot.l3_bindings is not None:
-        changes += plan_l3(snapshot, verdicts, evacuable, policy)
+    if policy.manage_dhcp and snapshot.dhcp_bindings is not None and not trust.hold_dhcp:
+        planned, planner_notes = plan_dhcp(snapshot, verdicts, evacuable, policy, eligible, trust.removable_networks)
+        changes += planned
+        notes += planner_notes
+    if policy.manage_l3 and snapshot.l3_bindings is not None and not trust.hold_l3:
+        planned, planner_notes = plan_l3(snapshot, verdicts, evacuable, policy, eligible)
+        changes += planned
+        notes += planner_notes
+    changes = never_from_the_living(changes, verdicts, trust.removable_networks)
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
-    plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up)
-    return plan, CoreState(liveness, budget)
+    plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms))
+    return plan, CoreState(liveness, budget, agent_types, refusals)
+
+
+def never_from_the_living(
+    changes: Iterable[Change], verdicts: Mapping[AgentId, AgentLiveness], removable: Iterable[str]
+) -> list[Change]:
+    """The last word on every plan: nothing is taken from an agent that is not judged dead, unless the resource
+    is confirmed deleted. Whatever a planner concluded from a read, a live agent keeps what it serves."""
+    gone = set(removable)
+    kept: list[Change] = []
+    for change in changes:
+        source = change.from_agent
+        takes = change.action in (ChangeKind.REMOVE_NETWORK, ChangeKind.REMOVE_ROUTER, ChangeKind.MOVE_ROUTER,
+                                  ChangeKind.REPLACE_HA_REPLICA)
+        if takes and source is not None and change.resource_id not in gone:
+            liveness = verdicts.get(source)
+            if liveness is None or liveness.verdict is not Verdict.DEAD:
+                continue
+        kept.append(change)
+    return kept
+
+
+def remember_refusals(state: CoreState, refused: Iterable[tuple[str, AgentId]], now: float) -> CoreState:
+    """Agents that refused to take a resource (an add answered with a lasting error) are not offered it again for
+    REFUSAL_MEMORY_S: the next best agent is picked instead of the same refusal every pass."""
+    refusals = dict(state.refusals)
+    for key in refused:
+        refusals[key] = now + REFUSAL_MEMORY_S
+    return replace(state, refusals=refusals)
 
 
 def hosts_work(agent: Agent, snapshot: Snapshot) -> bool:
     """Does this agent hold anything rpcdaemon would move away from it?"""
     if agent.is_dhcp:
         return bool((snapshot.dhcp_bindings or {}).get(agent.id))
-    if agent.is_l3 and agent.agent_mode in SNAT_MODES:
+    if agent.is_l3 and agent.is_managed:
         return bool((snapshot.l3_bindings or {}).get(agent.id))
     return False

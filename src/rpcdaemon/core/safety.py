@@ -49,9 +49,15 @@ def zone_of(agent: Agent) -> str:
 def assess_zones(
     agents: Iterable[Agent], verdicts: Mapping[AgentId, AgentLiveness], policy: Policy
 ) -> dict[tuple[str, str], ZoneHealth]:
-    """Health of every (agent type, availability zone) group; agents going quiet count with the dead."""
+    """Health of every (agent type, availability zone) group; agents going quiet count with the dead.
+
+    Only agents rpcdaemon manages count: `dvr` agents on compute nodes are never evacuated nor chosen, so ten
+    healthy ones must not make three dead network nodes of four look like "3 of 14, ok" (nor five dead compute
+    agents block the failover of a truly dead network node)."""
     totals: dict[tuple[str, str], list[int]] = {}
     for agent in agents:
+        if not agent.is_managed:
+            continue
         counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0, 0])
         counts[0] += 1
         liveness = verdicts.get(agent.id)
@@ -73,6 +79,17 @@ def is_disrupted(total: int, dead: int, policy: Policy) -> bool:
 class EvacuationBudget:
     started: Mapping[AgentId, float] = field(default_factory=dict)
     """When the evacuation of each still-dead agent was admitted."""
+    spent_until: float | None = None
+    """Until then the whole budget counts as spent (a new leader that cannot know what its predecessor spent)."""
+
+
+def budget_on_takeover(budget: EvacuationBudget, now: float, observing_since: float) -> EvacuationBudget:
+    """The budget a replica starts acting with. A standby keeps the budget it would have spent (it plans every
+    pass like the leader, from the same cloud), so its record stands for its predecessor's; one that has not
+    observed for a whole budget window cannot know, and starts as if the window's budget were spent."""
+    if now - observing_since >= BUDGET_WINDOW_S:
+        return budget
+    return EvacuationBudget(budget.started, observing_since + BUDGET_WINDOW_S)
 
 
 def admit_evacuations(
@@ -84,6 +101,9 @@ def admit_evacuations(
         a: t for a, t in budget.started.items() if a in candidates or 0 <= now - t < BUDGET_WINDOW_S
     }
     recent = sum(1 for t in started.values() if 0 <= now - t < BUDGET_WINDOW_S)
+    spent_until = budget.spent_until if budget.spent_until is not None and now < budget.spent_until else None
+    if spent_until is not None:
+        recent = max(recent, policy.max_evacuations_per_minute)
     admitted = {a for a in started if a in candidates}
     deferred: list[AgentId] = []
     for agent_id in candidates:
@@ -95,4 +115,4 @@ def admit_evacuations(
             recent += 1
         else:
             deferred.append(agent_id)
-    return frozenset(admitted), EvacuationBudget(started), deferred
+    return frozenset(admitted), EvacuationBudget(started, spent_until), deferred

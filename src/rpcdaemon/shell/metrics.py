@@ -45,6 +45,14 @@ class Metrics:
         self.bus_messages = Counter("rpcdaemon_bus_messages", "Bus messages received, by kind", ["kind"], registry=r)
         self.bus_malformed = Counter("rpcdaemon_bus_malformed", "Bus messages refused as malformed, by kind",
                                      ["kind"], registry=r)
+        self.passes_per_second = Gauge("rpcdaemon_passes_per_second",
+                                       "Passes started per second over the last minute (wake-ups are coalesced)",
+                                       registry=r)
+        self.wakeups = Counter("rpcdaemon_wakeups", "Requests for a pass (bus events, role changes), coalesced",
+                               registry=r)
+        self.read_untrusted = Gauge("rpcdaemon_read_untrusted",
+                                    "1 while the last read of the cloud looked like a lie and changes are held",
+                                    registry=r)
         self.is_leader = Gauge("rpcdaemon_acting", "1 when this replica is allowed to act", registry=r)
         for action in ChangeKind:
             for outcome in ACTION_OUTCOMES:

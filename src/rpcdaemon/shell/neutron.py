@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +36,7 @@ from rpcdaemon.model import (
     Agent,
     AgentId,
     AgentMode,
+    Confirmations,
     Network,
     NetworkId,
     Router,
@@ -58,6 +59,8 @@ ALREADY_SO = {
 }
 """Answers that mean the binding already is as wanted: success for an idempotent action."""
 
+NOT_FOUND_TYPES = frozenset({"NetworkNotFound", "AgentNotFound"})
+"""A 404 proves a resource gone only with Neutron's own error type (a proxy's 404 page proves nothing)."""
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 READ_RETRIES = 2
 READ_BACKOFF_S = 0.1
@@ -135,7 +138,10 @@ class NeutronClient:
         for row in self._list("/agents", "agents", {"fields": list(AGENT_FIELDS)}):
             agent = parse_agent(row)
             if agent is None:  # an agent we cannot read could be a dead one: acting on the rest would be wrong
-                raise NeutronReadError(f"GET /agents: a row without id, agent_type and host: {sorted(row)[:10]}")
+                raise NeutronReadError(
+                    "GET /agents: a malformed row (id, agent_type, host, alive, heartbeat_timestamp and "
+                    f"admin_state_up are required): fields {sorted(row)[:12]}"
+                )
             agents[agent.id] = agent
         return agents
 
@@ -180,6 +186,36 @@ class NeutronClient:
             dhcp_bindings=dhcp_bindings if dhcp else None,
             l3_bindings=l3_bindings if l3 else None,
         )
+
+    def confirm(self, networks: Sequence[NetworkId], agents: Sequence[AgentId]) -> Confirmations:
+        """Read one by one the networks and agents a list left out: 404 is gone, 200 is present (the list lied),
+        anything else proves nothing (they stay vanished)."""
+        jobs = [("networks", n) for n in networks] + [("agents", a) for a in agents]
+        if not jobs:
+            return Confirmations()
+        with ThreadPoolExecutor(max_workers=self._read_concurrency, thread_name_prefix="confirm") as pool:
+            answers = list(pool.map(lambda job: self._exists(*job), jobs))
+        found: dict[tuple[str, bool], set[str]] = {}
+        for (collection, resource_id), exists in zip(jobs, answers, strict=True):
+            if exists is not None:
+                found.setdefault((collection, exists), set()).add(resource_id)
+        return Confirmations(
+            gone_networks=frozenset(NetworkId(n) for n in found.get(("networks", False), ())),
+            present_networks=frozenset(NetworkId(n) for n in found.get(("networks", True), ())),
+            gone_agents=frozenset(AgentId(a) for a in found.get(("agents", False), ())),
+            present_agents=frozenset(AgentId(a) for a in found.get(("agents", True), ())),
+        )
+
+    def _exists(self, collection: str, resource_id: str) -> bool | None:
+        try:
+            response = self._get(f"/{collection}/{resource_id}", {"fields": ["id"]})
+        except NeutronReadError:
+            return None
+        if response.status_code == 404 and _error(response)[0] in NOT_FOUND_TYPES:
+            return False
+        if response.status_code == 200:
+            return True
+        return None
 
     def _fetch_bindings(self, kind: str, agent_id: AgentId) -> list[str]:
         path, key = (
@@ -290,11 +326,18 @@ def classify(op: Op, status: int, error_type: str | None, message: str) -> CallR
 
 
 def parse_agent(row: Mapping[str, Any]) -> Agent | None:
-    """An Agent from an API row; None (and a warning) for a row rpcdaemon cannot trust."""
+    """An Agent from an API row; None (and a warning) for a row rpcdaemon cannot trust.
+
+    `alive` and `heartbeat_timestamp` are one liveness signal: a row where they are missing or of the wrong type
+    must fail the read like any malformed row, never pass for "the API says dead"."""
     agent_id, agent_type, host = row.get("id"), row.get("agent_type"), row.get("host")
     if not (isinstance(agent_id, str) and isinstance(agent_type, str) and isinstance(host, str)):
         LOG.warning("ignoring an agent row without id, agent_type and host: %r", sorted(row)[:10])
         return None
+    for key, kind in (("alive", bool), ("heartbeat_timestamp", str), ("admin_state_up", bool)):
+        if not isinstance(row.get(key), kind):
+            LOG.warning("agent row %s: '%s' missing or not a %s", agent_id, key, kind.__name__)
+            return None
     config = row.get("configurations")
     mode = AgentMode.parse(config.get("agent_mode") if isinstance(config, dict) else None)
     zone = row.get("availability_zone")
