@@ -20,12 +20,14 @@ from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.plan import CoreState, Plan, make_plan, remember_refusals
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import budget_on_takeover
-from rpcdaemon.core.vanish import find_vanished, to_confirm
 from rpcdaemon.model import AgentId, Snapshot
+from rpcdaemon.reading import CloudReader
 from rpcdaemon.shell.executor import ChangeResult, Executor
 from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
 
 LOG = logging.getLogger("rpcdaemon")
+DISAGREEMENT_RESYNC_S = 30.0
+"""A disagreement forces a full read, at most once in this long (a flapping agent must not cost a read a pass)."""
 REFUSING_CONFLICTS = ("DVRL3CannotAssignToDvrAgent", "RouterL3AgentMismatch")
 """409 answers that say the agent can never take the router (others are races, left to the next pass)."""
 
@@ -57,10 +59,13 @@ class Reconciler:
         policy: Policy,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        resync_s: float = 0.0,
     ) -> None:
         self.client = client
         self.executor = executor
         self.policy = policy
+        self.reader = CloudReader(client, policy, resync_s)
+        """Full reads every resync_s, the agents list and named resources in between (0: always full)."""
         self.state = CoreState()
         self._clock = clock
         self._wall_clock = wall_clock
@@ -84,8 +89,12 @@ class Reconciler:
         wall, started = self._wall_clock(), self._clock()
         if self._first_pass_at is None:
             self._first_pass_at = started
+        acting = self.may_act()
+        if acting and not self._acting:
+            self.reader.force_full("this replica starts acting")
+        self.reader.policy = self.policy
         try:
-            snapshot = read_snapshot(self.client, self.policy, self.state)
+            snapshot = self.reader.read(self.state, started)
         except NeutronReadError as exc:
             now = self._clock()
             if str(exc) != self._last_error or now - self._last_error_at >= 60:
@@ -98,7 +107,6 @@ class Reconciler:
             LOG.info("the cloud is readable again")
             self._last_error = None
         heard = self.heard(snapshot) if self.heard is not None else None
-        acting = self.may_act()
         state = self.state
         if acting and self._stood_by and not self._acting:
             # a standby plans every pass as the leader does and keeps the budget it would have spent: that
@@ -106,7 +114,22 @@ class Reconciler:
             state = replace(state, budget=budget_on_takeover(state.budget, self._clock(), self._first_pass_at))
         self._acting = acting
         self._stood_by = self._stood_by or not acting
-        plan, state = make_plan(snapshot, state, self._clock(), self.policy, heard)
+        before = state
+        now = self._clock()
+        plan, state = make_plan(snapshot, before, now, self.policy, heard)
+        if self.reader.cached and plan.changes:
+            # planned from the cache: re-read what is to be taken from an agent, then plan again on that
+            sources = {c.from_agent for c in plan.changes if c.from_agent is not None}
+            if sources:
+                try:
+                    snapshot = self.reader.refresh_agents(snapshot, sources)
+                except NeutronReadError as exc:
+                    LOG.warning("cannot re-read the agents to evacuate, nothing done this pass: %s", exc)
+                    self.reader.force_full("a targeted read failed")
+                    acting = False
+                plan, state = make_plan(snapshot, before, now, self.policy, heard)
+        if any(v.verdict is Verdict.SUSPECT and v.suspect_for_s == 0 for v in plan.verdicts.values()):
+            self.reader.force_full("the bus and the API began to disagree", now, DISAGREEMENT_RESYNC_S)
         self.state = state
         self._log_transitions(plan, snapshot)
         results: list[ChangeResult] = []
@@ -115,6 +138,7 @@ class Reconciler:
                 self.on_plan(plan, snapshot)
             hosts = {a.id: a.host for a in snapshot.agents.values()}
             results = self.executor.run(plan.changes, hosts, stop)
+            self.reader.after_changes(results)
             refused = [(r.change.resource_id, r.change.to_agent) for r in results
                        if r.change.to_agent is not None and _refused_add(r)]
             if refused:
@@ -146,13 +170,8 @@ class Reconciler:
 
 
 def read_snapshot(client: NeutronClient, policy: Policy, state: CoreState) -> Snapshot:
-    """One read of the cloud, with a read of each resource or agent the lists left out (core/vanish.py)."""
-    snapshot = client.fetch_snapshot(dhcp=policy.manage_dhcp, l3=policy.manage_l3)
-    networks, agents = to_confirm(find_vanished(snapshot, state.agent_types))
-    if networks or agents:
-        snapshot = replace(snapshot, confirmed=client.confirm(networks, agents))
-    return snapshot
-
+    """One full read of the cloud, with a read of each resource or agent the lists left out (core/vanish.py)."""
+    return CloudReader(client, policy).read(state, 0.0)
 
 def _refused_add(result: ChangeResult) -> bool:
     """An add the target agent refused for good (not a transient failure, not a race): InvalidL3Agent and

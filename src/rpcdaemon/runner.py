@@ -29,7 +29,7 @@ from rpcdaemon.core.leadership import LeaseTiming
 from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
-from rpcdaemon.settings import ConfigError, Settings, load_settings
+from rpcdaemon.settings import ConfigError, Settings, load_settings, resync_period_s
 from rpcdaemon.shell import systemd
 from rpcdaemon.shell.audit import AuditLog
 from rpcdaemon.shell.bus_watch import BusWatch
@@ -111,7 +111,8 @@ class Daemon:
             on_result=self._result,
             may_act=self.cluster.may_act,
         )
-        self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock)
+        self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock,
+                                     resync_s=resync_period_s(settings))
         self.reconciler.may_act = self.cluster.may_act
         self._clock = clock
         self.bus = BusWatch(clock, self.wake)
@@ -180,14 +181,19 @@ class Daemon:
 
         def on_message(message: BusMessage) -> None:
             self.metrics.bus_messages.labels(message.kind if message.kind in BUS_KINDS else "other").inc()
+            self.reconciler.reader.named.note(message)
             self.bus.on_message(message)
+
+        def on_connected() -> None:
+            self.reconciler.reader.force_full("the bus (re)connected: what was sent meanwhile is lost")
+            self.bus.connected()
 
         def on_malformed(kind: str, _why: str) -> None:
             self.metrics.bus_malformed.labels(kind).inc()
 
         tls = bus_tls(urls, self.settings.rpc_ssl)
         listener = BusListener(urls, f"rpcdaemon-{self.member}", on_message, on_malformed=on_malformed,
-                               on_connected=self.bus.connected, on_disconnected=self.bus.disconnected,
+                               on_connected=on_connected, on_disconnected=self.bus.disconnected,
                                queue_expire_s=expire, ssl=tls)
         self.listeners.append(listener.start())
         if "Dump" in self.settings.plugins:
@@ -210,6 +216,7 @@ class Daemon:
                 self.metrics.bus_malformed.labels(exc.kind).inc()
                 return
             self.metrics.bus_messages.labels(message.kind if message.kind in BUS_KINDS else "other").inc()
+            self.reconciler.reader.named.note(message)
             self.bus.on_message(message)
 
         return publish
@@ -255,6 +262,8 @@ class Daemon:
             LOG.warning("coordination settings changed: they take effect at the next start, not on reload")
         self.settings = new
         self.reconciler.policy = policy_from(new)
+        self.reconciler.reader.resync_s = resync_period_s(new)
+        self.reconciler.reader.force_full("the config was reloaded")
         self.executor.dry_run = new.dry_run
         configure_levels(new)
         LOG.info("config reloaded from %s", path)

@@ -30,6 +30,7 @@ import requests
 from keystoneauth1 import exceptions as ks_exceptions
 
 from rpcdaemon.core.actions import Call, Op, ResourceType
+from rpcdaemon.core.cache import NetworkRead, RouterRead
 from rpcdaemon.model import (
     DHCP_AGENT,
     L3_AGENT,
@@ -149,16 +150,7 @@ class NeutronClient:
         agents = self.fetch_agents()
         dhcp_ids = sorted(a.id for a in agents.values() if a.agent_type == DHCP_AGENT) if dhcp else []
         l3_ids = sorted(a.id for a in agents.values() if a.agent_type == L3_AGENT) if l3 else []
-        jobs = [("dhcp", a) for a in dhcp_ids] + [("l3", a) for a in l3_ids]
-        with ThreadPoolExecutor(max_workers=self._read_concurrency, thread_name_prefix="fetch") as pool:
-            results = list(pool.map(lambda job: self._fetch_bindings(*job), jobs))
-        dhcp_bindings: dict[AgentId, frozenset[NetworkId]] = {}
-        l3_bindings: dict[AgentId, frozenset[RouterId]] = {}
-        for (kind, agent_id), ids in zip(jobs, results, strict=True):
-            if kind == "dhcp":
-                dhcp_bindings[agent_id] = frozenset(NetworkId(i) for i in ids)
-            else:
-                l3_bindings[agent_id] = frozenset(RouterId(i) for i in ids)
+        dhcp_bindings, l3_bindings = self.fetch_bindings(dhcp_ids, l3_ids)
         networks: dict[NetworkId, Network] = {}
         if dhcp:
             with_dhcp = {
@@ -186,6 +178,65 @@ class NeutronClient:
             dhcp_bindings=dhcp_bindings if dhcp else None,
             l3_bindings=l3_bindings if l3 else None,
         )
+
+    # --- targeted reads: what one event or one verdict names (core/cache.py) ------------------------------------
+
+    def fetch_bindings(
+        self, dhcp: Sequence[AgentId] = (), l3: Sequence[AgentId] = ()
+    ) -> tuple[dict[AgentId, frozenset[NetworkId]], dict[AgentId, frozenset[RouterId]]]:
+        """The bindings of the agents named: one call each."""
+        jobs = [("dhcp", a) for a in dhcp] + [("l3", a) for a in l3]
+        if not jobs:
+            return {}, {}
+        with ThreadPoolExecutor(max_workers=self._read_concurrency, thread_name_prefix="fetch") as pool:
+            results = list(pool.map(lambda job: self._fetch_bindings(*job), jobs))
+        dhcp_bindings: dict[AgentId, frozenset[NetworkId]] = {}
+        l3_bindings: dict[AgentId, frozenset[RouterId]] = {}
+        for (kind, agent_id), ids in zip(jobs, results, strict=True):
+            if kind == "dhcp":
+                dhcp_bindings[agent_id] = frozenset(NetworkId(i) for i in ids)
+            else:
+                l3_bindings[agent_id] = frozenset(RouterId(i) for i in ids)
+        return dhcp_bindings, l3_bindings
+
+    def fetch_network(self, net_id: NetworkId) -> NetworkRead:
+        """One network, whether it has a DHCP subnet, and its DHCP agents (three small calls); a 404 is a deletion."""
+        path = f"/networks/{net_id}"
+        response = self._get(path, {"fields": ["id", "availability_zone_hints"]})
+        if response.status_code == 404 and _error(response)[0] == "NetworkNotFound":
+            return NetworkRead(net_id, None)
+        row = self._one(response, path, "network")
+        subnets = list(self._list("/subnets", "subnets",
+                                  {"network_id": net_id, "enable_dhcp": "True", "fields": ["network_id"]}))
+        hosts = [_required(r, "id", f"{path}/dhcp-agents")
+                 for r in self._list(f"{path}/dhcp-agents", "agents", {"fields": ["id"]})]
+        network = Network(net_id, bool(subnets), _strings(row.get("availability_zone_hints")))
+        return NetworkRead(net_id, network, frozenset(AgentId(a) for a in hosts))
+
+    def fetch_router(self, router_id: RouterId) -> RouterRead:
+        """One router and its L3 agents (two small calls); a 404 is a deletion."""
+        path = f"/routers/{router_id}"
+        response = self._get(path, {"fields": ["id", "ha", "distributed", "availability_zone_hints"]})
+        if response.status_code == 404 and _error(response)[0] == "RouterNotFound":
+            return RouterRead(router_id, None)
+        row = self._one(response, path, "router")
+        hosts = [_required(r, "id", f"{path}/l3-agents")
+                 for r in self._list(f"{path}/l3-agents", "agents", {"fields": ["id"]})]
+        router = Router(router_id, row.get("ha") is True, row.get("distributed") is True,
+                        _strings(row.get("availability_zone_hints")))
+        return RouterRead(router_id, router, frozenset(AgentId(a) for a in hosts))
+
+    def _one(self, response: requests.Response, path: str, key: str) -> dict[str, Any]:
+        if response.status_code != 200:
+            raise NeutronReadError(f"GET {path}: HTTP {response.status_code} {_error(response)[1]}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise NeutronReadError(f"GET {path}: answer is not JSON") from exc
+        row = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(row, dict) or _required(row, "id", path) != path.rsplit("/", 1)[1]:
+            raise NeutronReadError(f"GET {path}: answer has no '{key}' object of that id")
+        return row
 
     def confirm(self, networks: Sequence[NetworkId], agents: Sequence[AgentId]) -> Confirmations:
         """Read one by one the networks and agents a list left out: 404 is gone, 200 is present (the list lied),
