@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +123,39 @@ def test_a_file_replaced_while_locking_is_not_the_one_held(path: Path, monkeypat
     assert (held.st_dev, held.st_ino) == (path.stat().st_dev, path.stat().st_ino)
     assert path.read_text() == f"{os.getpid()}\n"
     assert calls == 2
+
+
+def _start_like_a_daemon(path: str, gate: Any, results: Any, done: Any) -> None:
+    """A daemon's acquire, in its own process, paused at the same point as its twin (creating the pidfile's
+    folder) so that both have decided nothing yet, or both have, whichever the implementation does first."""
+    real_mkdir = Path.mkdir
+
+    def mkdir_together(self: Path, *args: Any, **kwargs: Any) -> None:
+        gate.wait(10)
+        real_mkdir(self, *args, **kwargs)
+
+    Path.mkdir = mkdir_together  # type: ignore[method-assign]
+    try:
+        acquire_pidfile(path)
+    except PidfileError as exc:
+        results.put(f"refused: {exc}")
+        return
+    results.put("running")
+    done.wait(30)  # hold it until the twin has tried
+    release_pidfile(path)
+
+
+def test_two_daemons_starting_together_exactly_one_gets_the_pidfile(path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    gate, results, done = ctx.Barrier(2), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_start_like_a_daemon, args=(str(path), gate, results, done)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    try:
+        outcomes = sorted(results.get(timeout=30) for _ in procs)
+    finally:
+        done.set()
+        for proc in procs:
+            proc.join(30)
+    assert outcomes[0].startswith("refused:") and "already running" in outcomes[0], outcomes
+    assert outcomes[1] == "running", outcomes
