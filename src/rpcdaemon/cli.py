@@ -10,20 +10,30 @@
     rpcdaemon sample-config                  the sample config, generated from the option definitions
 
 Errors a user can cause (bad config, unreachable API, a held pidfile) are one clear message and an exit code,
-never a traceback.
+never a traceback. Without -d, everything that can refuse a start (the pidfile, the log file, the status port, the
+coordination URL) is done by the detached daemon before it tells the waiting parent "ready" through a pipe; an error
+there reaches the parent, which prints it and exits non-zero, with no pidfile left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rpcdaemon import __version__
+
+if TYPE_CHECKING:
+    from rpcdaemon.runner import Daemon
+    from rpcdaemon.settings import Settings
+    from rpcdaemon.shell.status_http import StatusServer
 
 DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
 SUBCOMMANDS = ("check-config", "plan", "status", "dump", "emulator", "demo", "sample-config")
@@ -86,47 +96,171 @@ def daemon_main(argv: Sequence[str]) -> int:
         return EXIT_CONFIG
 
     from rpcdaemon import runner
+
+    if opts.foreground:
+        try:
+            _open_log(settings, foreground=True)
+            daemon, status_server = _start(opts.config, settings)
+        except StartError as exc:
+            runner.LOG.error("%s", exc)
+            return exc.code
+        return _serve(daemon, status_server)
+
+    try:
+        runner.check_pidfile(settings.pidfile)  # before detaching: the common refusal is the quickest to show
+    except (runner.PidfileError, OSError) as exc:
+        print(f"rpcdaemon: {exc}", file=sys.stderr)
+        return 1
+    report = _detach_and_wait(settings.logfile)  # returns only in the detached daemon
+    try:
+        _open_log(settings, foreground=False)
+        try:
+            runner.acquire_pidfile(settings.pidfile)
+        except (runner.PidfileError, OSError) as exc:
+            raise StartError(1, str(exc)) from None
+        daemon, status_server = _start(opts.config, settings)
+    except BaseException as exc:
+        start_error = exc if isinstance(exc, StartError) else StartError(1, f"cannot start: {exc!r}")
+        runner.LOG.error("%s", start_error)
+        runner.release_pidfile(settings.pidfile)  # before the parent hears: it exits with no pidfile left
+        report.failed(start_error.code, str(start_error))
+        return start_error.code
+    report.ready()
+    try:
+        return _serve(daemon, status_server)
+    finally:
+        runner.release_pidfile(settings.pidfile)
+
+
+class StartError(Exception):
+    """The daemon cannot start: one line for the operator, and the exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        from rpcdaemon.bus.redact import redact_text
+
+        super().__init__(redact_text(message))  # an exception's text may carry a URL with its password
+        self.code = code
+
+
+def _open_log(settings: Settings, *, foreground: bool) -> None:
+    from rpcdaemon import runner
+
+    try:
+        runner.configure_logging(settings, foreground)
+    except OSError as exc:
+        raise StartError(1, f"cannot open the log file {settings.logfile}: {exc.strerror or exc}") from None
+
+
+def _start(config: str, settings: Settings) -> tuple[Daemon, StatusServer | None]:
+    """Everything that can refuse a start, done before the parent of a detached daemon is told "ready": the
+    daemon built, the status port bound, the signal handlers in place (the log is open and the pidfile taken)."""
+    from rpcdaemon import runner
     from rpcdaemon.shell.coordination_url import CoordinationUrlError
 
-    if not opts.foreground:
-        try:
-            runner.check_pidfile(settings.pidfile)  # before detaching, so the error reaches the terminal
-        except (runner.PidfileError, OSError) as exc:
-            print(f"rpcdaemon: {exc}", file=sys.stderr)
-            return 1
-        runner.detach()
-        runner.acquire_pidfile(settings.pidfile)
-    runner.configure_logging(settings, opts.foreground)
     try:
         daemon = runner.Daemon(settings)
     except CoordinationUrlError as exc:
-        runner.LOG.error("%s: [Daemon] coordination_url: %s", opts.config, exc)
-        return 2
+        raise StartError(EXIT_CONFIG, f"{config}: [Daemon] coordination_url: {exc}") from None
+    except Exception as exc:  # e.g. a clouds.yaml cloud that does not exist: one line, never a traceback
+        raise StartError(1, f"cannot start: {type(exc).__name__}: {exc}") from None
     try:
         status_server = runner.start_status_server(daemon)
     except OSError as exc:
-        runner.LOG.error("cannot serve status on %s:%s: %s", *settings.status_listen, exc)
-        return 1
+        host, port = settings.status_listen
+        daemon.audit.close()
+        raise StartError(1, f"cannot serve status on {host}:{port}: {exc.strerror or exc}") from None
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         runner.LOG.info("signal %s: finishing the changes in flight, then stopping", signal.Signals(signum).name)
         daemon.stop()
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
-        daemon.reload(opts.config)
+        daemon.reload(config)
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
+    return daemon, status_server
+
+
+def _serve(daemon: Daemon, status_server: StatusServer | None) -> int:
     try:
         daemon.run()
     finally:
         if status_server is not None:
             status_server.stop()
         daemon.audit.close()
-        if not opts.foreground:
-            runner.release_pidfile(settings.pidfile)
     return 0
+
+
+class StartReport:
+    """The detached daemon's side of the start-up pipe: one line, "ready" or "error CODE MESSAGE", then closed."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def ready(self) -> None:
+        self._send("ready")
+
+    def failed(self, code: int, message: str) -> None:
+        self._send(f"error {code} {' '.join(message.split())}")
+
+    def _send(self, line: str) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):  # a parent that went away (its terminal closed) changes nothing here
+            os.write(fd, (line + "\n").encode("utf-8", "replace"))
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _detach_and_wait(logfile: str) -> StartReport:
+    """Classic double fork, as the original rpcdaemon did without -d, with a pipe from the daemon to the process
+    the operator started: that one exits only when the daemon says it is ready (exit 0) or why it cannot start
+    (the message on stderr, its exit code), so that no error after the fork vanishes. Returns in the daemon."""
+    read_end, write_end = os.pipe()
+    first = os.fork()
+    if first > 0:
+        os.close(write_end)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(first, 0)  # the intermediate child exits at once
+        code = _wait_for_daemon(read_end, logfile)
+        sys.stderr.flush()
+        os._exit(code)
+    os.close(read_end)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    return StartReport(write_end)
+
+
+def _wait_for_daemon(read_end: int, logfile: str) -> int:
+    chunks: list[bytes] = []
+    try:
+        while not chunks or b"\n" not in chunks[-1]:
+            chunk = os.read(read_end, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except KeyboardInterrupt:
+        print(f"rpcdaemon: interrupted; the daemon may still be starting, see {logfile}", file=sys.stderr)
+        return 130
+    finally:
+        os.close(read_end)
+    line = b"".join(chunks).decode("utf-8", "replace").strip()
+    if line == "ready":
+        return 0
+    if line.startswith("error "):
+        code, _, message = line[len("error "):].partition(" ")
+        print(f"rpcdaemon: {message}", file=sys.stderr)
+        return int(code) if code.isdigit() and int(code) > 0 else 1
+    print(f"rpcdaemon: the daemon exited while starting; see {logfile}", file=sys.stderr)
+    return 1
 
 
 def check_config_main(argv: Sequence[str]) -> int:

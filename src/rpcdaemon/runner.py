@@ -1,4 +1,4 @@
-"""The daemon around the reconciler: settings -> parts, the pass loop, signals, pidfile, logging.
+"""The daemon around the reconciler: settings -> parts, the pass loop, signals, logging (the pidfile: shell/pidfile.py).
 
 The loop runs a pass every `check_interval` and can be woken early (an event from the bus, a test); passes never
 overlap. SIGTERM and SIGINT stop it after the changes in flight finish; SIGHUP reloads the config, and an invalid
@@ -7,8 +7,6 @@ new config is logged and the old one kept.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
 import socket
@@ -30,6 +28,7 @@ from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
 from rpcdaemon.settings import ConfigError, Settings, load_settings, resync_period_s
+from rpcdaemon.shell import pidfile as _pidfile
 from rpcdaemon.shell import systemd
 from rpcdaemon.shell.audit import AuditLog
 from rpcdaemon.shell.bus_watch import BusWatch
@@ -370,47 +369,10 @@ def configure_levels(settings: Settings) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class PidfileError(Exception):
-    pass
+# The pidfile lives in shell/pidfile.py (locked, never through a link); these names stay for their importers.
+PidfileError = _pidfile.PidfileError
+check_pidfile = _pidfile.check_pidfile
+acquire_pidfile = _pidfile.acquire_pidfile
+release_pidfile = _pidfile.release_pidfile
+_process_alive = _pidfile.process_alive
 
-
-def check_pidfile(path: str) -> None:
-    """Refuse when a live process other than us holds the pidfile (a stale one is fine: it gets replaced)."""
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        other = int(Path(path).read_text().strip() or "0")
-        if other > 0 and other != os.getpid() and _process_alive(other):
-            raise PidfileError(f"{path}: held by running process {other}; is rpcdaemon already running?")
-
-
-def acquire_pidfile(path: str) -> None:
-    """Write our pid; refuse when a live process holds the file, replace a stale one."""
-    check_pidfile(path)
-    pidfile = Path(path)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.write_text(f"{os.getpid()}\n")
-
-
-def release_pidfile(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        if int(Path(path).read_text().strip()) == os.getpid():
-            Path(path).unlink()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
-
-
-def detach() -> None:
-    """Classic double fork, as the original rpcdaemon did without -d."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)

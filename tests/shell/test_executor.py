@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -134,3 +135,130 @@ def test_each_plugin_logs_its_changes_on_its_own_logger(caplog: pytest.LogCaptur
     executor(Recorder()).run([move("r1"), add_net("n1", B)])
     names = {r.name for r in caplog.records if r.name.startswith("rpcdaemon.audit")}
     assert names == {"rpcdaemon.audit.L3Agent", "rpcdaemon.audit.DHCPAgent"}
+
+
+class FakeClock:
+    """Time that moves only when the executor sleeps or a call takes long: no real time passes in these tests."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def fenced_executor(rec: Recorder, clock: FakeClock, window_ends: float, **kw: object) -> tuple[Executor, AuditLog]:
+    audit = AuditLog()
+    ex = Executor(rec, audit, sleep=clock.sleep, clock=clock,  # type: ignore[arg-type]
+                  may_act=lambda: clock() < window_ends, **kw)
+    return ex, audit
+
+
+def test_no_retry_is_sent_once_the_acting_window_closes() -> None:
+    """The issue's case: a change started at 7.9 s of a 10 s lease (window closes at 8.0 s); every answer is a
+    timeout that takes 3 s. Before the fix the retries went out at 10.9, 14.1, ... while may_act was False."""
+    clock = FakeClock(7.9)
+    sent_at: list[float] = []
+
+    def answer(call: Call, n: int) -> CallResult:
+        sent_at.append(clock())
+        clock.now += 3.0  # the API answers after its timeout
+        return CallResult(Outcome.TRANSIENT, None, None, "timed out")
+
+    ex, audit = fenced_executor(Recorder(answer), clock, window_ends=8.0, retries=4)
+    results = ex.run([add_net("n1", B)])
+    assert sent_at == [7.9]
+    assert results[0].outcome == "fenced"
+    assert "before retry 1" in results[0].detail and "add network n1 on agent b" in results[0].detail
+    assert [(r.outcome, r.resource_id) for r in audit.recent()] == [("fenced", "n1")]
+
+
+def test_every_call_sent_while_acting_and_none_after() -> None:
+    """Retries continue while the window is open, and the first one asked after it closed is not sent."""
+    clock = FakeClock(0.0)
+    sent_at: list[float] = []
+
+    def answer(call: Call, n: int) -> CallResult:
+        sent_at.append(clock())
+        clock.now += 1.0
+        return CallResult(Outcome.TRANSIENT, 503)
+
+    ex, _ = fenced_executor(Recorder(answer), clock, window_ends=4.0, retries=10, backoff_s=0.5)
+    results = ex.run([add_net("n1", B)])
+    assert results[0].outcome == "fenced"
+    assert len(sent_at) >= 2 and all(t < 4.0 for t in sent_at)
+    assert results[0].attempts == len(sent_at)
+
+
+def test_a_move_cut_after_its_remove_sends_no_add_and_says_so() -> None:
+    clock = FakeClock(0.0)
+
+    def answer(call: Call, n: int) -> CallResult:
+        clock.now += 9.0  # the remove is slow: the window closes while it is in flight
+        return CallResult(Outcome.DONE, 204)
+
+    rec = Recorder(answer)
+    ex, audit = fenced_executor(rec, clock, window_ends=8.0)
+    results = ex.run([move("r1")])
+    assert [c.op for c in rec.calls] == [Op.REMOVE]
+    assert results[0].outcome == "fenced" and not results[0].ok
+    detail = results[0].detail
+    assert "after remove router r1 on agent a" in detail and "add router r1 on agent b" in detail
+    assert "hosted nowhere" in detail
+    assert [r.outcome for r in audit.recent()] == ["fenced"]
+
+
+def test_an_ha_replacement_cut_after_its_add_keeps_the_old_replica() -> None:
+    clock = FakeClock(0.0)
+
+    def answer(call: Call, n: int) -> CallResult:
+        clock.now += 9.0
+        return CallResult(Outcome.DONE, 201)
+
+    rec = Recorder(answer)
+    ex, _ = fenced_executor(rec, clock, window_ends=8.0)
+    change = Change(ChangeKind.REPLACE_HA_REPLICA, ResourceType.ROUTER, "r1", A, B, "test")
+    results = ex.run([change])
+    assert [c.op for c in rec.calls] == [Op.ADD]
+    assert results[0].outcome == "fenced" and "after add router r1 on agent b" in results[0].detail
+
+
+def test_a_change_not_started_when_not_acting_is_skipped_and_the_rest_of_its_resource_too() -> None:
+    clock = FakeClock(9.0)
+    rec = Recorder()
+    ex, audit = fenced_executor(rec, clock, window_ends=8.0)
+    results = ex.run([add_net("n1", B), remove_net("n1", A)])
+    assert not rec.calls
+    assert [r.outcome for r in results] == ["skipped", "skipped"]
+    assert not audit.recent()
+
+
+def test_a_fenced_change_stops_the_later_changes_of_its_resource() -> None:
+    clock = FakeClock(0.0)
+    acting = [True]
+
+    def answer(call: Call, n: int) -> CallResult:
+        acting[0] = False  # the window closes during the first call ...
+        return CallResult(Outcome.DONE, 204)
+
+    rec = Recorder(answer)
+    ex = Executor(rec, AuditLog(), sleep=clock.sleep, clock=clock, may_act=lambda: acting[0])
+    results = ex.run([move("r1"), Change(ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, "r1", C, None, "stale")])
+    assert [c.op for c in rec.calls] == [Op.REMOVE]
+    assert [r.outcome for r in results] == ["fenced", "skipped"]
+
+
+def test_the_default_sleep_is_only_used_when_none_is_injected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An injected sleep is the only one used (a test with a fake clock needs no real time)."""
+    def no_real_sleep(_s: float) -> None:
+        raise AssertionError("real time.sleep called")
+
+    monkeypatch.setattr(time, "sleep", no_real_sleep)
+    clock = FakeClock()
+    rec = Recorder(lambda call, n: CallResult(Outcome.TRANSIENT, 503) if n <= 3 else CallResult(Outcome.DONE, 201))
+    ex, _ = fenced_executor(rec, clock, window_ends=1e9, retries=3, backoff_s=10.0)
+    assert ex.run([add_net("n1", B)])[0].outcome == "done"
+    assert clock.now >= 10.0 * (0.5 + 1 + 2)  # the backoff went through the injected sleep

@@ -5,6 +5,11 @@ say WHICH resource to look at: each one wakes the daemon for a pass that re-read
 duplicate costs nothing, a lost one is repaired by the periodic resync, and one with a revision_number lower than
 already seen for its resource is stale: counted and dropped. Bus heartbeats count as a liveness signal only once
 the bus has been listened to for a whole dead period: before that, silence on it is not evidence.
+
+The table of heard hosts is bounded: anyone on the bus can invent host names, and agents are deleted and renamed
+over the years. A host unheard for FORGET_AFTER_DEAD_PERIODS dead periods is forgotten unless the API still lists
+an agent of it (forgetting such an agent would turn "bus silent, API alive" from suspect into alive), and the table
+never holds more than MAX_HOSTS entries: beyond that the least recently heard goes first.
 """
 
 from __future__ import annotations
@@ -19,15 +24,20 @@ from rpcdaemon.model import AgentId, Snapshot
 
 LOG = logging.getLogger("rpcdaemon.bus")
 MAX_REVISIONS = 100_000
+MAX_HOSTS = 100_000
+FORGET_AFTER_DEAD_PERIODS = 10
 RELEVANT_PREFIXES = ("network.", "subnet.", "router.", "agent.", "dhcp_agent.", "l3_agent.")
 
 
 class BusWatch:
-    def __init__(self, clock: Callable[[], float], wake: Callable[[], None]) -> None:
+    def __init__(self, clock: Callable[[], float], wake: Callable[[], None], max_hosts: int = MAX_HOSTS) -> None:
         self._clock = clock
         self._wake = wake
         self._lock = threading.Lock()
-        self._heard: dict[tuple[str, str], float] = {}
+        self._heard: OrderedDict[tuple[str, str], float] = OrderedDict()
+        """(host, agent_type) -> when last heard, least recently heard first."""
+        self._max_hosts = max(1, max_hosts)
+        self._pruned_at: float | None = None
         self._revisions: OrderedDict[tuple[str, str], int] = OrderedDict()
         self.counts: Counter[str] = Counter()
         self.listening_since: float | None = None
@@ -46,8 +56,12 @@ class BusWatch:
 
     def on_message(self, message: BusMessage) -> None:
         if message.kind == "heartbeat" and message.host and message.agent_type:
+            key = (message.host, message.agent_type)
             with self._lock:
-                self._heard[(message.host, message.agent_type)] = self._clock()
+                self._heard[key] = self._clock()
+                self._heard.move_to_end(key)
+                while len(self._heard) > self._max_hosts:
+                    self._heard.popitem(last=False)
             self.counts["heartbeat"] += 1
             if message.start_flag:
                 LOG.info("%s on %s (re)started", message.agent_type, message.host)
@@ -77,6 +91,7 @@ class BusWatch:
     def heard_for(self, snapshot: Snapshot, dead_after_s: float) -> Mapping[AgentId, float] | None:
         """Last-heard times by agent id, or None while the bus cannot be trusted as a liveness signal."""
         with self._lock:
+            self._prune(snapshot, dead_after_s)
             since = self.listening_since
             if since is None or self._clock() - since < dead_after_s:
                 return None
@@ -93,3 +108,20 @@ class BusWatch:
         with self._lock:
             pending = [t + dead_after_s for t in self._heard.values() if t + dead_after_s > now]
         return min(pending) if pending else None
+
+    @property
+    def hosts_heard(self) -> int:
+        with self._lock:
+            return len(self._heard)
+
+    def _prune(self, snapshot: Snapshot, dead_after_s: float) -> None:
+        """Forget hosts unheard for FORGET_AFTER_DEAD_PERIODS dead periods that the API no longer lists; a scan at
+        most once per dead period (called with the lock held, from each pass)."""
+        now = self._clock()
+        if self._pruned_at is not None and 0 <= now - self._pruned_at < dead_after_s:
+            return
+        self._pruned_at = now
+        horizon = now - FORGET_AFTER_DEAD_PERIODS * dead_after_s
+        listed = {(agent.host, agent.agent_type) for agent in snapshot.agents.values()}
+        for key in [k for k, t in self._heard.items() if t < horizon and k not in listed]:
+            del self._heard[key]

@@ -8,6 +8,14 @@ resource (a DHCP binding on a dead agent is never removed when the addition befo
 
 Stopping (SIGTERM) lets every change in flight finish, so a router is never left between its remove and its add
 by rpcdaemon's own shutdown; no new change starts.
+
+The fence is different: a replica whose acting window has closed (its lease may already be another replica's) must
+send nothing more, since Neutron's API has no fencing token and the new leader acts on the same resources. So
+`may_act` is asked before EVERY API call: before a change starts, before each retry, and before the second call of
+a legacy move or an HA replica replacement. A change cut part-way ends "fenced", audited, with a detail naming the
+calls sent and the one not sent. A legacy move cut after its remove leaves the router hosted nowhere; that is the
+state the acting replica's next pass repairs (the core plans SCHEDULE_ROUTER for a router hosted nowhere), and it is
+safer than two leaders adding the same router to different agents.
 """
 
 from __future__ import annotations
@@ -20,20 +28,22 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from rpcdaemon.core.actions import Call, Change, group_by_key
+from rpcdaemon.core.actions import Call, Change, ChangeKind, group_by_key
 from rpcdaemon.model import AgentId
 from rpcdaemon.shell.audit import AuditLog, AuditRecord
 from rpcdaemon.shell.neutron import CallResult, Outcome
 
 LOG = logging.getLogger(__name__)
+NOT_ACTING = "this replica is no longer the acting one"
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     change: Change
     outcome: str
-    """done, already, conflict, failed, skipped (not started: an earlier change of the resource failed, or
-    rpcdaemon is stopping), or planned (dry run)."""
+    """done, already, conflict, failed, skipped (not started: an earlier change of the resource did not succeed,
+    rpcdaemon is stopping, or this replica may not act), fenced (cut part-way because this replica's acting window
+    closed: some calls were sent, the rest not; the detail says which), or planned (dry run)."""
     detail: str
     duration_s: float
     attempts: int
@@ -68,7 +78,7 @@ class Executor:
         self._member = member
         self._on_result = on_result
         self.may_act = may_act
-        """Asked before each change starts: False (this replica lost the right to act) skips the rest."""
+        """Asked before every API call: False (this replica lost the right to act) sends nothing more."""
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
@@ -97,27 +107,37 @@ class Executor:
         for change in group:
             if blocked is None and stop.is_set():
                 blocked = "rpcdaemon is stopping"
-            if blocked is None and not self.may_act():
-                blocked = "this replica is no longer the acting one"
             if blocked is not None:
                 results.append(ChangeResult(change, "skipped", blocked, 0.0, 0))
                 continue
             result = self._run_change(change)
-            self._report(result, hosts)
             results.append(result)
+            if result.outcome == "skipped":  # fenced before its first call: nothing was sent, nothing to audit
+                blocked = result.detail
+                continue
+            self._report(result, hosts)
             if not result.ok:
                 blocked = f"an earlier change of this {change.resource_type.value} ended {result.outcome}"
         return results
 
     def _run_change(self, change: Change) -> ChangeResult:
+        if not self.may_act():
+            return ChangeResult(change, "skipped", NOT_ACTING, 0.0, 0)
         if self.dry_run:
             return ChangeResult(change, "planned", "dry run: nothing done", 0.0, 0)
         started = self._clock()
         attempts = 0
         outcomes: list[Outcome] = []
-        for call in change.calls():
+        calls = change.calls()
+        for index, call in enumerate(calls):
+            if index > 0 and not self.may_act():
+                return ChangeResult(change, "fenced", _cut_between(change, calls[:index], calls[index:]),
+                                    self._clock() - started, attempts)
             result, tries = self._run_call(call)
             attempts += tries
+            if result is None:  # the window closed between two attempts of this call
+                return ChangeResult(change, "fenced", _cut_in_retry(change, calls, index, tries),
+                                    self._clock() - started, attempts)
             outcomes.append(result.outcome)
             if not result.outcome.ok:
                 detail = f"{call.describe()}: HTTP {result.status} {result.error_type or ''} {result.message}".strip()
@@ -126,7 +146,9 @@ class Executor:
         outcome = "already" if all(o is Outcome.ALREADY for o in outcomes) else "done"
         return ChangeResult(change, outcome, "", self._clock() - started, attempts)
 
-    def _run_call(self, call: Call) -> tuple[CallResult, int]:
+    def _run_call(self, call: Call) -> tuple[CallResult | None, int]:
+        """The call's answer and how many times it was sent; None when the acting window closed before a retry
+        (the caller has asked may_act just before the first attempt)."""
         attempt = 0
         while True:
             attempt += 1
@@ -137,6 +159,8 @@ class Executor:
             LOG.info("%s: transient failure (%s %s), retry %d in %.2fs", call.describe(), result.status,
                      result.error_type or result.message, attempt, delay)
             self._sleep(delay)
+            if not self.may_act():
+                return None, attempt
 
     def _report(self, result: ChangeResult, hosts: Mapping[AgentId, str]) -> None:
         change = result.change
@@ -160,3 +184,27 @@ class Executor:
         )
         if self._on_result is not None:
             self._on_result(result)
+
+
+def _cut_in_retry(change: Change, calls: tuple[Call, ...], index: int, tries: int) -> str:
+    """Why a change was cut while one of its calls was being retried (what was sent, what was not)."""
+    call = calls[index]
+    done = "".join(f"{c.describe()} done; " for c in calls[:index])
+    rest = "".join(f"; {c.describe()} not sent" for c in calls[index + 1:])
+    return (f"fenced before retry {tries} of {call.describe()} ({done}{tries} attempt(s) with a transient "
+            f"failure){rest}: {NOT_ACTING}{_consequence(change)}")
+
+
+def _cut_between(change: Change, sent: tuple[Call, ...], unsent: tuple[Call, ...]) -> str:
+    """Why a change was cut between two of its calls."""
+    return (f"fenced after {'; '.join(c.describe() for c in sent)}: {'; '.join(c.describe() for c in unsent)} "
+            f"not sent: {NOT_ACTING}{_consequence(change)}")
+
+
+def _consequence(change: Change) -> str:
+    """What the cut may leave behind, and who repairs it (a call cut in its retries may have taken effect)."""
+    if change.action is ChangeKind.MOVE_ROUTER:
+        return "; the router may be hosted nowhere until the acting replica's next pass schedules it"
+    if change.action is ChangeKind.REPLACE_HA_REPLICA:
+        return "; the dead replica's binding stays until the acting replica's next pass removes it"
+    return ""

@@ -15,7 +15,7 @@ from rpcdaemon.core.actions import ChangeKind
 from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT
 
-ACTION_OUTCOMES = ("done", "already", "conflict", "failed", "skipped", "planned")
+ACTION_OUTCOMES = ("done", "already", "conflict", "failed", "skipped", "fenced", "planned")
 API_METHODS = ("GET", "POST", "DELETE")
 API_RESULTS = ("2xx", "4xx", "5xx", "error")
 PASS_OUTCOMES = ("ok", "partial", "error")
