@@ -187,7 +187,9 @@ def _serve(daemon: Daemon, status_server: StatusServer | None) -> int:
     try:
         daemon.run()
     finally:
-        if status_server is not None:
+        if daemon.status_server is not None:  # a reload may have replaced the one started
+            daemon.status_server.stop()
+        elif status_server is not None:
             status_server.stop()
         daemon.audit.close()
     return 0

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ class Daemon:
         self._watchdog_s = systemd.watchdog_interval_s()
         self._watchdog_at = 0.0
         self._pass_starts: deque[float] = deque()
+        self.status_server: StatusServer | None = None
         self.metrics.is_leader.set(int(self.cluster.may_act()))
 
     def _use_bus_heartbeats(self) -> None:
@@ -250,23 +252,66 @@ class Daemon:
         self._wake.set()
 
     def reload(self, path: str) -> bool:
-        """SIGHUP: take a new config if it is valid; keep the old one otherwise."""
+        """SIGHUP: take a new config if it is valid (else keep the old one), apply every option that can be
+        applied live, and for each one that needs a restart log a WARNING and keep the value in force."""
         try:
             new = load_settings(path)
         except ConfigError as exc:
             LOG.error("config reload refused, keeping the running config:\n%s", exc)
             return False
-        coordination = ("coordination_url", "coordination_lease_s", "coordination_group")
-        if any(getattr(new, name) != getattr(self.settings, name) for name in coordination):
-            LOG.warning("coordination settings changed: they take effect at the next start, not on reload")
+        old = self.settings
+        pending = [name for name in RESTART_ONLY if getattr(new, name) != getattr(old, name)]
+        for name in pending:
+            LOG.warning("config reload: %s changed: it takes effect at the next start; the running value stays",
+                        RESTART_ONLY[name])
+        new = replace(new, **{name: getattr(old, name) for name in pending})
+        if _client_settings(new) != _client_settings(old):
+            try:
+                client = build_client(new, self.member)
+            except Exception as exc:  # a cloud that does not exist, a bad clouds.yaml: keep everything as it was
+                LOG.error("config reload refused, keeping the running config: cannot build the Neutron client: "
+                          "%s: %s", type(exc).__name__, exc)
+                return False
+            client.observer = self.metrics.observe_api
+            self.client = self.reconciler.client = self.reconciler.reader.client = client
+            self.executor.apply_call = client.apply_call
+        if new.audit_log != old.audit_log:
+            audit, self.audit = self.audit, AuditLog(new.audit_log)
+            self.executor.audit = self.audit
+            audit.close()
         self.settings = new
         self.reconciler.policy = policy_from(new)
         self.reconciler.reader.resync_s = resync_period_s(new)
         self.reconciler.reader.force_full("the config was reloaded")
-        self.executor.dry_run = new.dry_run
+        self.executor.reconfigure(max_concurrency=new.max_concurrency, retries=new.api_retries,
+                                  dry_run=new.dry_run)
         configure_levels(new)
+        if _bus_settings(new) != _bus_settings(old):
+            self.stop_bus()
+            if new.rpchost:
+                self._use_bus_heartbeats()
+                try:
+                    self.start_bus()
+                except ValueError as exc:
+                    LOG.error("bus not used: %s", exc)
+            else:
+                self.reconciler.heard = None
+        if (new.status_listen, new.status_token) != (old.status_listen, old.status_token):
+            self.restart_status_server()
         LOG.info("config reloaded from %s", path)
         return True
+
+    def restart_status_server(self) -> None:
+        """A new status listener (address or token changed): the old one stops first when the address is the
+        same; a new address that cannot be bound is an error, and then nothing is served."""
+        old, self.status_server = self.status_server, None
+        if old is not None:
+            old.stop()
+        try:
+            start_status_server(self)
+        except OSError as exc:
+            host, port = self.settings.status_listen
+            LOG.error("cannot serve status on %s:%s after the reload: %s", host, port, exc.strerror or exc)
 
     def run_once(self) -> PassReport:
         """One pass with its bookkeeping (metrics, readiness, systemd status)."""
@@ -338,7 +383,28 @@ def start_status_server(daemon: Daemon) -> StatusServer | None:
     if not host:
         return None
     token = getattr(daemon.settings, "status_token", None) or None
-    return StatusServer(host, port, daemon.status_document, daemon.metrics.render, daemon.ready, token).start()
+    server = StatusServer(host, port, daemon.status_document, daemon.metrics.render, daemon.ready, token).start()
+    daemon.status_server = server
+    return server
+
+
+RESTART_ONLY = {
+    "pidfile": "[Daemon] pidfile",
+    "logfile": "[Daemon] logfile",
+    "coordination_url": "[Daemon] coordination_url",
+    "coordination_lease_s": "[Daemon] coordination_lease",
+    "coordination_group": "[Daemon] coordination_group",
+}
+"""Options a running daemon cannot change (a reload warns and keeps the value in force)."""
+
+
+def _client_settings(settings: Settings) -> tuple[object, ...]:
+    return (settings.cloud, settings.neutron_endpoint, api_timeout(settings), min(settings.max_concurrency, 16))
+
+
+def _bus_settings(settings: Settings) -> tuple[object, ...]:
+    return (settings.rpchost, settings.rpc_ssl, settings.l3.queue_expire_s, settings.dhcp.queue_expire_s,
+            "Dump" in settings.plugins, settings.dump.queue)
 
 
 # --- process plumbing -------------------------------------------------------------------------------------------

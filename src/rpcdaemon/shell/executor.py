@@ -69,8 +69,8 @@ class Executor:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._apply_call = apply_call
-        self._audit = audit
+        self.apply_call = apply_call
+        self.audit = audit
         self._max_concurrency = max(1, max_concurrency)
         self._retries = max(0, retries)
         self._backoff_s = backoff_s
@@ -82,6 +82,12 @@ class Executor:
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
+
+    def reconfigure(self, *, max_concurrency: int, retries: int, dry_run: bool) -> None:
+        """A reload: applies from the next plan on (a plan in flight keeps what it started with)."""
+        self._max_concurrency = max(1, max_concurrency)
+        self._retries = max(0, retries)
+        self.dry_run = dry_run
 
     def run(
         self,
@@ -152,7 +158,7 @@ class Executor:
         attempt = 0
         while True:
             attempt += 1
-            result = self._apply_call(call)
+            result = self.apply_call(call)
             if result.outcome is not Outcome.TRANSIENT or attempt > self._retries:
                 return result, attempt
             delay = self._backoff_s * (2 ** (attempt - 1)) * (0.5 + self._rng.random())
@@ -164,7 +170,7 @@ class Executor:
 
     def _report(self, result: ChangeResult, hosts: Mapping[AgentId, str]) -> None:
         change = result.change
-        self._audit.record(
+        self.audit.record(
             AuditRecord(
                 time=AuditLog.now(),
                 action=change.action.value,
