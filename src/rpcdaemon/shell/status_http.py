@@ -1,7 +1,9 @@
 """The operator's window: /healthz, /readyz, /status (JSON), /metrics (Prometheus) and / (the dashboard).
 
 Served from its own thread, bound to loopback unless configured otherwise, so a scrape or a browser never waits
-for a pass. An optional bearer token protects everything but /healthz (a liveness probe must not need secrets).
+for a pass. An optional bearer token protects the data (/status, /metrics, /readyz); /healthz stays open (a
+liveness probe must not need secrets) and so does the dashboard page itself, which holds no data: it asks for the
+token and sends it as a header on its own requests (a browser never sends one for a `#token=` link).
 The documents come from callables the daemon provides; this module only serves them.
 
 The status server may degrade; the control loop may not. Idle or slow clients once held a thread and a file
@@ -322,10 +324,10 @@ def _handler(
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 return self._send(200, b"ok\n", "text/plain")
+            if path in ("/", "/index.html"):  # the page holds no data: it asks for the token itself
+                return self._send(200, dashboard, "text/html; charset=utf-8")
             if not self._authorized():
                 return self._send(401, b"bearer token required\n", "text/plain")
-            if path in ("/", "/index.html"):
-                return self._send(200, dashboard, "text/html; charset=utf-8")
             try:
                 answer = _answer(path)
             except Exception:  # the status page must never take the daemon down
