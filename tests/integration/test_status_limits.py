@@ -1,7 +1,7 @@
 """The status server may degrade under abusive clients; the control loop may not (issue 11, item 3).
 
 A real daemon process, its file-descriptor limit lowered to 256, repairs an emulated cloud while 500 idle TCP
-clients sit on its status port: before the fix each idle client held a thread and a descriptor until every pass
+clients sit on its status port: before the fix each idle client held a thread and a descriptor until the passes
 failed to reach Neutron ("cannot read the cloud"). The in-process tests pin the parts: the header deadline, the
 connection bound, the descriptor reserve, and one DEBUG line (not two tracebacks) for a client that goes away.
 """
@@ -143,7 +143,7 @@ def test_idle_clients_do_not_starve_the_control_loop(tmp_path: Path) -> None:
             outcomes = passes(metrics)
             # no pass failed to read the cloud, or to carry out a change, during the flood
             assert outcomes.get("error", 0) == 0 and outcomes.get("partial", 0) == 0, outcomes
-            assert peak["threads"] <= before["threads"] + Limits().max_connections + MAX_CONCURRENCY + 2, peak
+            assert peak["threads"] <= before["threads"] + Limits().max_connections + MAX_CONCURRENCY + 8, peak
             assert peak["fds"] < FD_LIMIT - Limits().fd_reserve // 2, peak
         finally:
             proc.kill()
