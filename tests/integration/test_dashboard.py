@@ -1,4 +1,5 @@
-"""The dashboard in real headless Chromium (Debian's package): dead agents marked, actions listed, no secrets.
+"""The dashboard in real headless Chromium (Debian's package): dead agents marked, actions listed, no secrets;
+with a status_token, the page itself loads without it and asks for it (or takes it from a #token= link).
 
 Chromium runs with --dump-dom after a virtual-time budget, so the page's own JavaScript has fetched /status and
 drawn it; a screenshot is kept in artifacts/ for a person to look at.
@@ -12,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from emulated import DOWN_TIME, VirtualClock
@@ -23,6 +25,7 @@ from rpcdaemon.runner import Daemon, start_status_server
 from rpcdaemon.settings import default_settings
 from rpcdaemon.shell.status_http import StatusServer
 
+TOKEN = "dash-t0ken-5ecret"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -87,11 +90,15 @@ def test_dashboard_marks_dead_agents_and_lists_actions(dashboard: tuple[StatusSe
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
+def status_document(member: str = "m") -> dict[str, Any]:
+    return {"version": "x", "member": member, "role": "standalone", "dry_run": False, "last_pass": None,
+            "warming_up": False, "members": [{"id": member, "role": "standalone"}], "notes": ["held"],
+            "zones": [{"agent_type": "L3 agent", "zone": "nova", "total": 6, "dead": 4, "disrupted": True}],
+            "agents": [], "recent_actions": []}
+
+
 def test_dashboard_shows_the_disruption_banner() -> None:
-    status = {"version": "x", "member": "m", "role": "standalone", "dry_run": False, "last_pass": None,
-              "warming_up": False, "members": [{"id": "m", "role": "standalone"}], "notes": ["held"],
-              "zones": [{"agent_type": "L3 agent", "zone": "nova", "total": 6, "dead": 4, "disrupted": True}],
-              "agents": [], "recent_actions": []}
+    status = status_document()
     server = StatusServer("127.0.0.1", 0, lambda: status, lambda: b"", lambda: True).start()
     try:
         dom = browse(server.url + "/", "--dump-dom")
@@ -99,3 +106,31 @@ def test_dashboard_shows_the_disruption_banner() -> None:
         server.stop()
     assert 'id="banner" data-testid="disruption-banner" class="on"' in dom
     assert "DISRUPTION: evacuation held in L3 agent/nova (4 of 6 dead)" in dom
+
+
+@pytest.fixture
+def guarded() -> Iterator[StatusServer]:
+    status = status_document("guarded-member")
+    server = StatusServer("127.0.0.1", 0, lambda: status, lambda: b"", lambda: True, token=TOKEN).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_dashboard_with_a_token_link_shows_data(guarded: StatusServer) -> None:
+    dom = browse(guarded.url + f"/#token={TOKEN}", "--dump-dom")
+    assert 'data-loaded="1"' in dom, dom[-1500:]  # /status answered: the page sent the token as a header
+    assert "guarded-member" in dom and "data-auth" not in dom
+    assert '<form id="auth" hidden="">' in dom
+    assert TOKEN not in dom
+
+
+def test_dashboard_without_the_token_asks_for_it(guarded: StatusServer) -> None:
+    dom = browse(guarded.url + "/", "--dump-dom")
+    assert 'data-auth="needed"' in dom and "needs a token" in dom, dom[-1500:]
+    assert 'data-loaded="1"' not in dom and "guarded-member" not in dom
+    assert '<form id="auth">' in dom  # shown
+    dom = browse(guarded.url + "/#token=wrong", "--dump-dom")
+    assert 'data-auth="refused"' in dom and "token was refused" in dom, dom[-1500:]
+    assert 'data-loaded="1"' not in dom

@@ -126,13 +126,30 @@ def test_nothing_secret_is_served(running: Running) -> None:
         assert SECRET.encode() not in body, path
 
 
-def test_bearer_token_protects_all_but_healthz() -> None:
+def test_bearer_token_protects_the_data_not_the_page_or_healthz() -> None:
     server = StatusServer("127.0.0.1", 0, lambda: {"ok": True}, lambda: b"", lambda: True, token="tok").start()
     try:
         assert get(server.url + "/healthz")[0] == 200
+        code, page = get(server.url + "/")  # the dashboard page holds no data; it asks for the token itself
+        assert code == 200 and b"Authorization" in page
         assert get(server.url + "/status")[0] == 401
+        assert get(server.url + "/readyz")[0] == 401
+        assert get(server.url + "/nonexistent")[0] == 401
         assert get(server.url + "/metrics", token="wrong")[0] == 401
+        assert get(server.url + "/metrics", token="tok-and-more")[0] == 401
         assert get(server.url + "/status", token="tok")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_non_ascii_token_is_compared_as_sent() -> None:
+    server = StatusServer("127.0.0.1", 0, lambda: {"ok": True}, lambda: b"", lambda: True, token="t\u00f6k").start()
+    try:
+        request = urllib.request.Request(server.url + "/status")
+        request.add_unredirected_header("Authorization", "Bearer t\u00f6k".encode().decode("latin-1"))
+        with urllib.request.urlopen(request, timeout=10) as response:  # the UTF-8 bytes a curl -H would send
+            assert response.status == 200
+        assert get(server.url + "/status", token="t\u00f6k".encode().decode("latin-1") + "x")[0] == 401
     finally:
         server.stop()
 
