@@ -91,7 +91,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "status_listen", Kind.HOSTPORT, "127.0.0.1:8787",
            "Where /status, /metrics, /healthz, /readyz and the dashboard are served. Empty: not served."),
     Option("Daemon", "status_token", Kind.STR, "",
-           "Bearer token required by everything the status listener serves but /healthz. Empty: none."),
+           "Bearer token required by /status, /metrics and /readyz; /healthz and the dashboard page are open (the "
+           "page asks for the token, or takes it from /#token=...). Empty: none."),
     Option("Daemon", "coordination_url", Kind.STR, "",
            "A tooz backend URL for running several replicas (one acts, the others stand by): "
            "etcd3+http://HOST:2379, zookeeper://HOST:2181, or file:///FOLDER for replicas on one host. "
