@@ -14,7 +14,10 @@ next place, so this module is the one redaction, applied again where text leaves
   `rabbit://u:p@h1,u:p@h2/`), `key=value` and quoted `"key": "value"` pairs whose key names a secret,
   `["X-Auth-Token", "..."]` pairs, secret HTTP headers, and Keystone Fernet and JWT token shapes.
 - `escape_controls(text)`: control characters (ESC above all) as visible escapes, for text bound for a terminal.
-- `RedactingFormatter`: a logging.Formatter that does both to every line, tracebacks included.
+- `RedactingFormatter`: a logging.Formatter that does both to every line, tracebacks included. The daemon installs
+  it on its handler; importing this module also gives it to logging's handler of last resort, which prints the
+  warnings of libraries (keystoneauth quotes the auth_url it could not reach, password included) in the commands
+  that configure no logging (`plan`, `check-config`, `dump`, `status`).
 
 A value that is not recognisable as a secret (a bare word in prose) cannot be found here: the rule for the rest of
 the code stays "never put a secret in a message"; this is the net below it.
@@ -177,3 +180,12 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return escape_controls(redact_text(super().format(record)), keep_newlines=True)
+
+
+def _redact_last_resort() -> None:
+    last_resort = logging.lastResort
+    if last_resort is not None and not isinstance(last_resort.formatter, RedactingFormatter):
+        last_resort.setFormatter(RedactingFormatter())
+
+
+_redact_last_resort()

@@ -42,6 +42,7 @@ from rpcdaemon.model import (
     RouterId,
     Snapshot,
 )
+from rpcdaemon.redaction import redact_text
 
 LOG = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class NeutronClient:
             )
             status = response.status_code
         except (ks_exceptions.ClientException, requests.RequestException, OSError) as exc:
-            raise NeutronReadError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise NeutronReadError(redact_text(f"{method} {path}: {type(exc).__name__}: {exc}")) from exc
         finally:
             if self.observer is not None:
                 self.observer(method, status, time.perf_counter() - started)
