@@ -34,6 +34,7 @@ from rpcdaemon.emulator.server import serve
 from rpcdaemon.runner import configure_logging
 from rpcdaemon.settings import default_settings
 from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
+from rpcdaemon.status_cli import render
 
 MARKER = "S3cr3tMarker"
 RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli"]
@@ -306,3 +307,15 @@ def test_plan_shows_no_secret_from_an_api_error_body(tmp_path: Path) -> None:
         out = run("plan", "-c", str(conf))
     assert out.startswith("exit 1") and "DBConnectionError" not in out and "mysql+pymysql://neutron:" in out
     assert MARKER not in out
+
+
+def test_the_status_table_escapes_and_redacts_what_the_cloud_said() -> None:
+    status = {"version": "x", "member": "m", "role": "standalone", "members": [], "leader": "m", "acting": True,
+              "last_pass": {"outcome": "error", "duration_s": 0.1,
+                            "error": f"GET /agents: HTTP 400 http://admin:{MARKER}@h:9696"},
+              "zones": [], "notes": [], "recent_actions": [],
+              "agents": [{"agent_type": "L3 agent", "host": "net-1\x1b]0;pwned\x07\x1b[2J", "availability_zone": None,
+                          "verdict": "alive", "admin_state_up": True, "api_alive": True, "load": 1, "reason": "ok"}]}
+    table = render(status)
+    assert MARKER not in table and "\x1b" not in table and "\x07" not in table
+    assert "net-1\\x1b]0;pwned\\x07\\x1b[2J" in table and "http://admin:***@h:9696" in table
