@@ -9,7 +9,6 @@ they happen, not on every pass.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,8 +27,10 @@ from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
 LOG = logging.getLogger("rpcdaemon")
 DISAGREEMENT_RESYNC_S = 30.0
 """A disagreement forces a full read, at most once in this long (a flapping agent must not cost a read a pass)."""
-REFUSING_CONFLICTS = ("DVRL3CannotAssignToDvrAgent", "RouterL3AgentMismatch")
-"""409 answers that say the agent can never take the router (others are races, left to the next pass)."""
+REFUSALS = ("InvalidL3Agent", "InvalidDHCPAgent", "DVRL3CannotAssignToDvrAgent", "RouterL3AgentMismatch",
+            "AgentNotFound")
+"""Neutron's answers that say this agent will not take this resource (others, a 409 RouterHostedByL3Agent race
+or a 5xx, say nothing of the agent and are left to the next pass)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,4 @@ def _refused_add(result: ChangeResult) -> bool:
                              ChangeKind.REPLACE_HA_REPLICA)
     if not adds or not result.detail.startswith("add "):
         return False
-    if result.outcome == "conflict":
-        return any(kind in result.detail for kind in REFUSING_CONFLICTS)
-    # a 4xx answer: the agent will not take it (a 5xx or a timeout, even after the retries, says nothing of it)
-    return result.outcome == "failed" and re.search(r": HTTP 4\d\d ", result.detail) is not None
+    return result.outcome in ("failed", "conflict") and any(f" {kind}" in result.detail for kind in REFUSALS)

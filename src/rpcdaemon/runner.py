@@ -28,6 +28,7 @@ from rpcdaemon.core.leadership import LeaseTiming
 from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
+from rpcdaemon.redaction import RedactingFormatter
 from rpcdaemon.settings import ConfigError, Settings, load_settings, resync_period_s
 from rpcdaemon.shell import pidfile as _pidfile
 from rpcdaemon.shell import systemd
@@ -418,7 +419,7 @@ def configure_logging(settings: Settings, foreground: bool) -> None:
     if not foreground:
         Path(settings.logfile).parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(settings.logfile)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))  # every line: URL credentials, tokens, ESC sequences
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     configure_levels(settings)

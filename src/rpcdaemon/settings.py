@@ -2,7 +2,10 @@
 
 The original rpcdaemon's file is accepted unchanged. All problems are collected before failing, so an operator
 fixes a file in one round, and each says what is wrong and, for a misspelt name, what was probably meant.
-Passwords in URLs never appear in a message.
+No message ever quotes a line of a config file whole (configparser's own errors do: a misplaced
+`status_token = ...` or a neutron.conf `connection = mysql://user:password@...` would be printed by check-config and
+logged on a refused reload); parse errors name the file, the line number and what is wrong, values are shown only
+for options that cannot hold a secret, and every message goes through rpcdaemon's one redaction.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rpcdaemon.bus.redact import redact_text
 from rpcdaemon.bus.urls import BusUrlError, broker_urls
 from rpcdaemon.options import (
     LOGLEVELS,
@@ -30,12 +32,16 @@ from rpcdaemon.options import (
     option_names,
     render_sample_config,
 )
+from rpcdaemon.redaction import SECRET_KEY, redact_text
 from rpcdaemon.shell.coordination_url import CoordinationUrlError, check_coordination_url, group_name
 
 __all__ = ["ConfigError", "Settings", "check_config", "default_settings", "load_settings", "render_sample_config"]
 
 DEFAULT_AGENT_DOWN_TIME = 75.0
 DEFAULT_HA_REPLICAS = 3
+SECRET_BEARING = frozenset({"neutron_endpoint", "rpchost", "coordination_url", "status_token"})
+"""Options whose value may hold a password or a token: a problem with one never shows its value."""
+MIN_NEUTRON_AGENT_DOWN_TIME = 1
 
 
 class ConfigError(Exception):
@@ -153,7 +159,8 @@ class _Reader:
         try:
             return _convert(option, value)
         except ValueError as exc:
-            self.problem(section, name, f"{exc} (got {value!r})")
+            shown = "" if name in SECRET_BEARING or SECRET_KEY.search(name) else f" (got {value!r})"
+            self.problem(section, name, f"{exc}{shown}")
             return _convert(option, option.default) if option.default else None
 
 
@@ -239,8 +246,7 @@ def load_settings(path: str) -> Settings:
     try:
         parser.read_string(content, source=path)
     except configparser.Error as exc:
-        message = " ".join(str(exc).split())
-        raise ConfigError([redact_text(f"{path}: not a valid ini file: {message}")]) from None
+        raise ConfigError(ini_problems(path, exc)) from None
 
     r = _Reader(path, parser)
     for section in parser.sections():
@@ -288,12 +294,14 @@ def load_settings(path: str) -> Settings:
     if isinstance(own_down_time, float):
         down_time, origin = own_down_time, path
     else:
-        found = _neutron_value(r, neutron, "agent_down_time", float)
-        down_time, origin = found if found is not None else (DEFAULT_AGENT_DOWN_TIME, "default")
+        found = _neutron_value(r, neutron, "agent_down_time", MIN_NEUTRON_AGENT_DOWN_TIME,
+                               "an integer number of seconds")
+        down_time, origin = (float(found[0]), found[1]) if found is not None else (DEFAULT_AGENT_DOWN_TIME, "default")
     ha_replicas = v[("L3Agent", "ha_replicas")]
     if not isinstance(ha_replicas, int):
-        found = _neutron_value(r, neutron, "max_l3_agents_per_router", int)
-        ha_replicas = int(found[0]) if found is not None else DEFAULT_HA_REPLICAS
+        found = _neutron_value(r, neutron, "max_l3_agents_per_router", 1, "an integer",
+                               zero="0 (every agent) cannot be followed: set [L3Agent] ha_replicas")
+        ha_replicas = found[0] if found is not None else DEFAULT_HA_REPLICAS
     per_network = v[("DHCPAgent", "dhcp_agents_per_network")]
     interval = v[("Daemon", "check_interval")]
     if isinstance(interval, float) and interval >= down_time:
@@ -359,30 +367,60 @@ def _fields(common: PluginSettings) -> dict[str, Any]:
             "queue_expire_s": common.queue_expire_s}
 
 
+def ini_problems(path: str, exc: configparser.Error) -> list[str]:
+    """What is wrong with an ini file, by line number, never quoting the line: configparser's own message holds
+    the offending line whole, and in a config file that line may well be `password = ...`."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return [f"{path}: line {exc.lineno}: not a valid ini file: an option or text before the first [section] "
+                "header"]
+    if isinstance(exc, configparser.ParsingError):
+        return [f"{path}: line {lineno}: not a valid ini file: neither a [section] header nor 'name = value'"
+                for lineno, _line in exc.errors] or [f"{path}: not a valid ini file"]
+    if isinstance(exc, configparser.DuplicateSectionError | configparser.DuplicateOptionError):
+        where = f"line {exc.lineno}: " if exc.lineno is not None else ""
+        what = (f"option {exc.option!r} of [{exc.section}]" if isinstance(exc, configparser.DuplicateOptionError)
+                else f"section [{exc.section}]")
+        return [redact_text(f"{path}: {where}not a valid ini file: {what} given twice")]
+    return [f"{path}: not a valid ini file ({type(exc).__name__})"]
+
+
 def _read_neutron_conf(conffile: str, r: _Reader, section: str) -> configparser.ConfigParser | None:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read_string(Path(conffile).read_text(encoding="utf-8"), source=conffile)
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        message = " ".join(str(exc).split())
-        r.problem(section, "conffile", f"cannot read neutron config {conffile}: {message}")
+    except configparser.Error as exc:
+        for problem in ini_problems(conffile, exc):
+            r.problem(section, "conffile", f"cannot read neutron config: {problem}")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        r.problem(section, "conffile", f"cannot read neutron config {conffile}: {type(exc).__name__}: {exc}")
         return None
     return parser
 
 
 def _neutron_value(r: _Reader, neutron: list[tuple[str, str, configparser.ConfigParser]], name: str,
-                   cast: Callable[[str], float]) -> tuple[float, str] | None:
-    for _section, path, parser in neutron:
-        value = parser.defaults().get(name)
-        if value is None or not value.strip():
+                   minimum: int, what: str, zero: str | None = None) -> tuple[int, str] | None:
+    """[DEFAULT] `name` of the plugins' neutron.conf files: the first one set, as (value, path). Neutron reads it
+    as an integer (oslo.config IntOpt), so rpcdaemon does too: `nan`, `inf` or `0.5` would pass a float() and then
+    keep every agent from ever being judged dead. Every file that sets it is checked, each named in its problem."""
+    found: tuple[int, str] | None = None
+    for path in dict.fromkeys(p for _section, p, _parser in neutron):
+        parser = next(parser for _section, p, parser in neutron if p == path)
+        raw = parser.defaults().get(name)
+        if raw is None or not raw.strip():
             continue
+        text = raw.strip()
+        shown = repr(text) if len(text) <= 40 else repr(text[:40] + "...")
+        where = f"{path}: [DEFAULT] {name}"
         try:
-            number = cast(value.strip())
+            number = int(text)
         except ValueError:
-            r.problems.append(f"{path}: [DEFAULT] {name}: must be a number (got {value.strip()!r})")
-            return None
-        if number <= 0:
-            r.problems.append(f"{path}: [DEFAULT] {name}: must be more than 0 (got {value.strip()!r})")
-            return None
-        return number, path
-    return None
+            r.problems.append(f"{where}: must be {what} (got {shown})")
+            continue
+        if number == 0 and zero is not None:
+            r.problems.append(f"{where}: {zero}")
+        elif number < minimum:
+            r.problems.append(f"{where}: must be at least {minimum} (got {shown})")
+        elif found is None:
+            found = (number, path)
+    return found

@@ -1,7 +1,9 @@
 """The status document: what the daemon sees and did, as one JSON-ready dict.
 
 Shared by /status, the dashboard and `rpcdaemon status`. It is built from the last pass's report (agents, verdicts,
-zones, notes) and the audit ring; it holds ids, hosts, counts and reasons, never a URL, token or password.
+zones, notes) and the audit ring; it holds ids, hosts, counts and reasons, never a URL, token or password. Some of
+those texts quote others (a pass's error quotes an exception, an action's detail quotes Neutron's answer), so the
+whole document goes through rpcdaemon's one redaction before anyone sees it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rpcdaemon import __version__
+from rpcdaemon.redaction import redact
 
 if TYPE_CHECKING:
     from rpcdaemon.runner import Daemon
@@ -50,7 +53,7 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
                      "outcome": report.outcome, "error": report.error}
     plugins = {name: {"last_pass": last_pass} for name in daemon.settings.plugins if name != "Dump"}
     cluster = daemon.cluster.view()
-    return {
+    document: dict[str, Any] = redact({
         "version": __version__,
         "member": daemon.member,
         "role": cluster["role"],
@@ -70,4 +73,5 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
         "notes": notes,
         "pending": pending,
         "recent_actions": [r.as_dict() for r in daemon.audit.recent()[-50:]],
-    }
+    })
+    return document

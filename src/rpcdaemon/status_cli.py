@@ -1,4 +1,8 @@
-"""`rpcdaemon status`: a running daemon's /status as a readable table (or the raw JSON)."""
+"""`rpcdaemon status`: a running daemon's /status as a readable table (or the raw JSON).
+
+What it prints comes from the network (host names, reasons, errors quoting Neutron): it is redacted once more and
+its control characters escaped, so that a terminal never receives an escape sequence from a cloud's data.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
+
+from rpcdaemon.redaction import escape_controls, redact, redact_text
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 
@@ -56,7 +62,7 @@ def render(status: dict[str, Any]) -> str:
     for r in actions[-15:]:
         lines.append(f"  {r['time']} {r['action']:<18} {r['resource_type']} {r['resource_id'][:8]} "
                      f"{r['from_host'] or '-'} -> {r['to_host'] or '-'}  {r['outcome']}")
-    return "\n".join(lines)
+    return "\n".join(escape_controls(redact_text(line)) for line in lines)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -68,7 +74,8 @@ def main(argv: Sequence[str]) -> int:
     try:
         status = fetch_status(opts.url, opts.token)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"rpcdaemon status: cannot read {opts.url}/status: {exc}", file=sys.stderr)
+        print(escape_controls(redact_text(f"rpcdaemon status: cannot read {opts.url}/status: {exc}")),
+              file=sys.stderr)
         return 1
-    print(json.dumps(status, indent=2) if opts.json else render(status))
+    print(json.dumps(redact(status), indent=2) if opts.json else render(status))
     return 0

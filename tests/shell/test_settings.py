@@ -122,7 +122,7 @@ def test_bad_neutron_conf_value_names_that_file(tmp_path: Path) -> None:
     neutron = tmp_path / "neutron.conf"
     neutron.write_text("[DEFAULT]\nagent_down_time = soon\n")
     problems = check_config(write(tmp_path, f"[L3Agent]\nconffile = {neutron}\n"))
-    assert problems == [f"{neutron}: [DEFAULT] agent_down_time: must be a number (got 'soon')"]
+    assert problems == [f"{neutron}: [DEFAULT] agent_down_time: must be an integer number of seconds (got 'soon')"]
 
 
 def test_passwords_never_appear_in_messages(tmp_path: Path) -> None:
@@ -166,3 +166,85 @@ def test_tls_files_for_the_broker(tmp_path: Path) -> None:
     assert s.rpc_ssl == {"ca_certs": str(ca)}
     problems = check_config(write(tmp_path, "[Daemon]\nrpc_ssl_key_file = /nope.key\n"))
     assert len(problems) == 1 and "[Daemon] rpc_ssl_key_file: file /nope.key does not exist" in problems[0]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("nan", "must be an integer number of seconds (got 'nan')"),
+    ("inf", "must be an integer number of seconds (got 'inf')"),
+    ("0.5", "must be an integer number of seconds (got '0.5')"),
+    ("75.0", "must be an integer number of seconds (got '75.0')"),
+    ("0", "must be at least 1 (got '0')"),
+    ("-30", "must be at least 1 (got '-30')"),
+])
+def test_neutron_agent_down_time_must_be_whole_seconds(tmp_path: Path, value: str, expected: str) -> None:
+    """Neutron reads agent_down_time as an integer; nan or inf taken as a float meant no agent ever died."""
+    neutron = tmp_path / "neutron.conf"
+    neutron.write_text(f"[DEFAULT]\nagent_down_time = {value}\n")
+    problems = check_config(write(tmp_path, f"[L3Agent]\nconffile = {neutron}\n[DHCPAgent]\nconffile = {neutron}\n"))
+    assert problems == [f"{neutron}: [DEFAULT] agent_down_time: {expected}"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("nan", "must be an integer (got 'nan')"),
+    ("1.5", "must be an integer (got '1.5')"),
+    ("-1", "must be at least 1 (got '-1')"),
+    ("0", "0 (every agent) cannot be followed: set [L3Agent] ha_replicas"),
+])
+def test_neutron_max_l3_agents_per_router_must_be_a_whole_count(tmp_path: Path, value: str, expected: str) -> None:
+    neutron = tmp_path / "neutron.conf"
+    neutron.write_text(f"[DEFAULT]\nmax_l3_agents_per_router = {value}\n")
+    problems = check_config(write(tmp_path, f"[L3Agent]\nconffile = {neutron}\n"))
+    assert problems == [f"{neutron}: [DEFAULT] max_l3_agents_per_router: {expected}"]
+    assert load_settings(write(tmp_path, f"[L3Agent]\nconffile = {neutron}\nha_replicas = 2\n")).l3.ha_replicas == 2
+
+
+def test_every_neutron_conf_is_checked(tmp_path: Path) -> None:
+    """A valid value in the L3 plugin's neutron.conf does not hide an invalid one in the DHCP plugin's."""
+    good, bad = tmp_path / "good.conf", tmp_path / "bad.conf"
+    good.write_text("[DEFAULT]\nagent_down_time = 40\n")
+    bad.write_text("[DEFAULT]\nagent_down_time = inf\n")
+    problems = check_config(write(tmp_path, f"[L3Agent]\nconffile = {good}\n[DHCPAgent]\nconffile = {bad}\n"))
+    assert problems == [f"{bad}: [DEFAULT] agent_down_time: must be an integer number of seconds (got 'inf')"]
+    good.write_text("[DEFAULT]\nagent_down_time = 1\nmax_l3_agents_per_router = 1\n")
+    settings = load_settings(write(tmp_path, f"[Daemon]\ncheck_interval = 0.5\n[L3Agent]\nconffile = {good}\n"))
+    assert settings.agent_down_time_s == 1 and settings.l3.ha_replicas == 1
+
+
+SECRET = "TopSecretToken"
+
+
+@pytest.mark.parametrize(("text", "line", "what"), [
+    (f"status_token = {SECRET}\n[Daemon]\n", 1, "before the first [section] header"),
+    (f"# a comment\n\nneutron_endpoint = http://admin:{SECRET}@h:9696\n[Daemon]\n", 3, "before the first"),
+    (f"[Daemon]\nloglevel = INFO\n{SECRET}\n", 3, "neither a [section] header nor 'name = value'"),
+])
+def test_a_line_that_breaks_the_file_is_named_by_number_never_quoted(tmp_path: Path, text: str, line: int,
+                                                                      what: str) -> None:
+    path = write(tmp_path, text)
+    problems = check_config(path)
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: line {line}: not a valid ini file"), problems
+    assert what in problems[0] and SECRET not in problems[0]
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert SECRET not in str(info.value)
+
+
+def test_a_broken_neutron_conf_is_named_by_line_never_quoted(tmp_path: Path) -> None:
+    neutron = tmp_path / "neutron.conf"
+    neutron.write_text(f"connection = mysql+pymysql://neutron:{SECRET}@db/neutron\n[DEFAULT]\n")
+    problems = check_config(write(tmp_path, f"[L3Agent]\nconffile = {neutron}\n"))
+    assert problems == [f"{tmp_path / 'rpcdaemon.conf'}: [L3Agent] conffile: cannot read neutron config: "
+                        f"{neutron}: line 1: not a valid ini file: an option or text before the first [section] "
+                        "header"]
+
+
+@pytest.mark.parametrize("text", [
+    f"[Daemon]\nneutron_endpoint = admin:{SECRET}@h:9696\n",
+    f"[Daemon]\nneutron_endpoint = ftp://admin:{SECRET}@h/\n",
+    f"[Daemon]\nrpchost = http://u:{SECRET}@h/\n",
+    f"[Daemon]\nrpchost = rabbit://u:p@h1,u:{SECRET}@h2:port/\n",
+    f"[Daemon]\ncoordination_url = redis://:{SECRET}@h/\n",
+])
+def test_a_secret_option_s_value_is_never_shown(tmp_path: Path, text: str) -> None:
+    problems = check_config(write(tmp_path, text))
+    assert problems and all(SECRET not in p for p in problems), problems

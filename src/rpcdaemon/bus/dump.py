@@ -3,7 +3,9 @@
 For troubleshooting ("does rpcdaemon hear the agents? which host stopped reporting?"). It binds a private,
 auto-delete queue of its own to the exchange (default `neutron`, the original's [Dump] queue) with the routing keys
 asked for (default `#`: everything), so it takes nothing from anyone. Filters are globs on decoded fields; user
-input is only ever matched, never evaluated.
+input is only ever matched, never evaluated. Every line goes through rpcdaemon's one redaction once more on its way
+out, and text lines have their control characters escaped: a host name is whatever a message says, and a terminal
+must never receive an escape sequence from the bus.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 from types import FrameType
 
 from rpcdaemon.bus.envelope import BusMessage
-from rpcdaemon.bus.redact import redact_text
+from rpcdaemon.redaction import escape_controls, redact, redact_text
 
 FIELDS = ("routing_key", "method", "event_type", "host", "agent_type", "kind", "resource_id", "resource_type")
 DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
@@ -43,7 +45,13 @@ def summary(msg: BusMessage) -> str:
 def format_line(msg: BusMessage, received_at: datetime | None = None) -> str:
     when = (received_at or datetime.now().astimezone()).isoformat(timespec="milliseconds")
     what = msg.method or msg.event_type or msg.kind
-    return redact_text(f"{when} {msg.routing_key} {what} host={msg.host or '-'} {summary(msg)}")
+    return escape_controls(redact_text(f"{when} {msg.routing_key} {what} host={msg.host or '-'} {summary(msg)}"))
+
+
+def format_json(msg: BusMessage) -> str:
+    """One JSON object: the decoded message, redacted again (decoding already did: this is the exit), and ASCII
+    only, so control characters arrive as \\u escapes."""
+    return redact_text(json.dumps(redact(msg.as_dict()), sort_keys=True, default=str, ensure_ascii=True))
 
 
 def parse_matches(items: Sequence[str]) -> list[tuple[str, str]]:
@@ -88,7 +96,7 @@ def main(argv: Sequence[str]) -> int:
         filters = parse_matches(opts.match)
         urls = broker_urls(rpchost)
     except (ValueError, BusUrlError) as exc:
-        print(f"rpcdaemon dump: {exc}", file=sys.stderr)
+        print(escape_controls(redact_text(f"rpcdaemon dump: {exc}")), file=sys.stderr)
         return 2
     if not urls:
         print("rpcdaemon dump: no broker: give --url or set [Daemon] rpchost", file=sys.stderr)
@@ -105,15 +113,14 @@ def main(argv: Sequence[str]) -> int:
         with lock:
             if done.is_set():
                 return
-            line = json.dumps(msg.as_dict(), sort_keys=True, default=str) if opts.json else format_line(msg)
-            print(redact_text(line), flush=True)
+            print(format_json(msg) if opts.json else format_line(msg), flush=True)
             printed += 1
             if opts.count and printed >= opts.count:
                 done.set()
 
     def on_malformed(kind: str, why: str) -> None:
         with lock:
-            print(f"MALFORMED {kind}: {why}", flush=True)
+            print(escape_controls(redact_text(f"MALFORMED {kind}: {why}")), flush=True)
 
     keys = opts.key or ["#"]
     listener = BusListener(urls, f"rpcdaemon-dump-{socket.gethostname()}-{os.getpid()}", on_message,

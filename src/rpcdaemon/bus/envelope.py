@@ -4,7 +4,8 @@ Heartbeats are oslo.messaging RPC calls (`report_state` on topic q-reports-plugi
 oslo.messaging notifications (routing key notifications.info); both usually arrive wrapped in an oslo envelope
 {"oslo.version": "2.0", "oslo.message": "<JSON text>"}. Anything else (not JSON, a wrong envelope, missing fields,
 a huge body) raises `Malformed` with a kind for the counters and a reason for the log; nothing is ever evaluated.
-The decoded message keeps only redacted copies of the payload and context: a token never survives decoding.
+The decoded message keeps only redacted copies of the payload and context (rpcdaemon.redaction: by key, in
+[key, value] pairs, inside JSON-encoded strings): a token never survives decoding.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rpcdaemon.bus.redact import redact
+from rpcdaemon.redaction import redact
 
 MAX_BODY = 1 << 20
 RESOURCES = ("network", "subnet", "router", "port", "agent", "floatingip")

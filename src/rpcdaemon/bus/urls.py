@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote, urlsplit
 
-from rpcdaemon.bus.redact import redact_text
+from rpcdaemon.redaction import redact_text
 
 
 class BusUrlError(ValueError):

@@ -3,7 +3,9 @@
 Operators ask "what did it do at 3 a.m., and why": every record says what, to which resource, from and to which
 agent (ids and hosts), why, the outcome, and how long it took. Records go to the plugin's logger
 (`rpcdaemon.audit.L3Agent` or `rpcdaemon.audit.DHCPAgent`, at the plugin's loglevel), to an optional JSON-lines
-file, and to a short in-memory ring that status output reads.
+file, and to a short in-memory ring that status output reads. A record's reason and detail may quote Neutron's
+answer (an error body can hold anything, a URL with its password included): both are redacted on the way in, so
+no copy (log, file, ring, /status) ever holds the secret.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import json
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+
+from rpcdaemon.redaction import redact_text
 
 LOG = logging.getLogger("rpcdaemon.audit")
 PLUGIN_LOGGERS = {"network": logging.getLogger("rpcdaemon.audit.DHCPAgent"),
@@ -55,6 +59,7 @@ class AuditLog:
         return datetime.now(UTC).isoformat(timespec="milliseconds")
 
     def record(self, record: AuditRecord) -> None:
+        record = replace(record, reason=redact_text(record.reason), detail=redact_text(record.detail))
         line = json.dumps(record.as_dict(), sort_keys=True)
         with self._lock:
             self._recent.append(record)

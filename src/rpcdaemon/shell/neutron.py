@@ -44,6 +44,7 @@ from rpcdaemon.model import (
     RouterId,
     Snapshot,
 )
+from rpcdaemon.redaction import redact_text
 
 LOG = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ class CallResult:
 
 
 class NeutronReadError(Exception):
-    """Reading the topology failed: the pass is abandoned, nothing is planned from partial data."""
+    """Reading the topology failed: the pass is abandoned, nothing is planned from partial data. Its text is
+    redacted once, here: it may quote a URL or an error body, and it reaches the log, /status and `plan`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_text(message))
 
 
 class NeutronClient:
@@ -328,7 +333,7 @@ class NeutronClient:
             )
             status = response.status_code
         except (ks_exceptions.ClientException, requests.RequestException, OSError) as exc:
-            raise NeutronReadError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise NeutronReadError(redact_text(f"{method} {path}: {type(exc).__name__}: {exc}")) from exc
         finally:
             if self.observer is not None:
                 self.observer(method, status, time.perf_counter() - started)
