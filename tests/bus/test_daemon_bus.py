@@ -129,15 +129,21 @@ def test_a_lost_notification_is_repaired_by_the_resync_and_a_broker_restart_resy
     cloud = Cloud.build(l3_agents=1, routers=0, dhcp_agents=2, networks=1, agent_down_time=75, seed=23)
     with serve(cloud) as server:
         settings = replace(default_settings(), neutron_endpoint=server.url, rpchost=own_rabbit.url,
-                           check_interval_s=2.0, status_listen=("", 0))
+                           check_interval_s=2.0, resync_interval_s=6.0, status_listen=("", 0))
         with daemon_running(settings, "bus-resync") as daemon:
             poll(lambda: daemon.bus.listening_since is not None and daemon.passes >= 1, 30, "daemon ready")
+            full_reads = daemon.reconciler.reader.full_reads
             lost = cloud.add_network(dhcp=True)  # its notification is never published
             poll(lambda: len(cloud.stats()["bindings"]["dhcp"][lost]) == 2, 20, "hosted by the periodic resync")
+            assert daemon.reconciler.reader.full_reads > full_reads
+            daemon.reconciler.reader.resync_s = 300.0  # from now on only the reconnect can force a full read
             first = daemon.bus.listening_since
-            own_rabbit.restart()
+            own_rabbit.stop()
+            after = cloud.add_network(dhcp=True)  # created while the broker is away: its notification is lost
+            reads = daemon.reconciler.reader.full_reads
+            own_rabbit.start()
             poll(lambda: daemon.bus.listening_since not in (None, first), 60, "reconnected")
-            after = cloud.add_network(dhcp=True)  # created while reconnecting: found by the resync
             poll(lambda: len(cloud.stats()["bindings"]["dhcp"][after]) == 2, 20, "resynced after the restart")
+            assert daemon.reconciler.reader.full_reads > reads
             adds = [r for r in daemon.audit.recent() if r.action == "add_network"]
             assert len([r for r in adds if r.resource_id == lost]) == 2  # nothing done twice
