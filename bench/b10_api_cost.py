@@ -227,6 +227,7 @@ def run_daemon(bed: Testbed, base: Path, name: str, label: str, window_s: float,
                              check=False, timeout=60)
     if checked.returncode:
         raise TestbedError(f"rpcdaemon check-config {conf}: {checked.stdout}{checked.stderr}")
+    wait_quiet(bed)
     proc = spawn(f"rpcdaemon {name}", [*rpcdaemon_cmd(), "-d", "-c", str(conf)], base / f"{name}.log",
                  env={"PYTHONUNBUFFERED": "1"})
     running.append(proc)
@@ -246,7 +247,22 @@ def run_daemon(bed: Testbed, base: Path, name: str, label: str, window_s: float,
         running.remove(proc)
 
 
+def wait_quiet(bed: Testbed, deadline_s: float = 180) -> None:
+    """The API done with what was asked before (a stopped daemon's reads run on in the server): its CPU flat."""
+    end = time.monotonic() + deadline_s
+    before = bed.api_cpu_s()
+    while True:
+        time.sleep(1.0)  # the sampling period of this poll
+        now = bed.api_cpu_s()
+        if now - before < 0.03:
+            return
+        if time.monotonic() > end:
+            raise TestbedError(f"the API still busy {deadline_s:g} s after the last client stopped")
+        before = now
+
+
 def idle(bed: Testbed, window_s: float) -> Window:
+    wait_quiet(bed)
     first = sample(bed)
     time.sleep(window_s)  # the measurement window itself
     return Window.between("idle", bed, first, sample(bed))
@@ -255,6 +271,7 @@ def idle(bed: Testbed, window_s: float) -> Window:
 def plan_once(bed: Testbed, base: Path) -> tuple[float, float, float, list[tuple[str, str, int]]]:
     """(API CPU s, DB CPU s, wall s, requests) of one `rpcdaemon plan`: one full read of the cloud."""
     conf, _ = write_config(base, bed, "plan", bus=False, resync=None)
+    wait_quiet(bed)
     first = sample(bed)
     began = time.perf_counter()
     done = subprocess.run([*rpcdaemon_cmd(), "plan", "-c", str(conf)], capture_output=True, text=True, check=False,
@@ -312,6 +329,7 @@ def calibrate(bed: Testbed, plan_calls: list[tuple[str, str, int]], repeats: int
             first_url.setdefault(kind_of(url), url)
             calls[kind_of(url)] += 1
     found = []
+    wait_quiet(bed)
     for kind, url in first_url.items():
         if kind == "/ (versions)":
             continue
@@ -375,7 +393,7 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=1000)
     parser.add_argument("--routers", type=int, default=600)
     parser.add_argument("--window", type=float, default=60, help="seconds per measured window")
-    parser.add_argument("--repeats", type=int, default=3, help="calls per list when deriving the per-row cost")
+    parser.add_argument("--repeats", type=int, default=5, help="calls per list when deriving the per-row cost")
     parser.add_argument("--api-processes", type=int, default=2, help="uWSGI processes of the API")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 200 networks, 100 routers, 30 s windows")
     parser.add_argument("--cases", default="bcd", help="which daemon cases to run (letters of b, c, d)")
