@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import children, tree_cpu_s
+
 from bus.rabbit import Rabbit, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,6 +205,8 @@ class Topology:
     l3_failover: bool = False
     # uWSGI processes for the API: devstack's default on a two-core machine (API_WORKERS = max(nproc/4, 2))
     api_processes: int = 2
+    # VXLAN ids for tenant networks: one per network, so this many networks at most (B10 creates 1,000+)
+    vxlan_vnis: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -300,7 +304,8 @@ class Testbed:
         (self.etc / "ml2_conf.ini").write_text(
             "[ml2]\ntype_drivers = flat,vlan,vxlan\ntenant_network_types = vxlan\n"
             "mechanism_drivers = openvswitch\n[ml2_type_flat]\nflat_networks = *\n"
-            "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:200\n[ml2_type_vxlan]\nvni_ranges = 1:1000\n")
+            "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:200\n"
+            f"[ml2_type_vxlan]\nvni_ranges = 1:{topo.vxlan_vnis}\n")
         (self.etc / "uwsgi.ini").write_text(
             f"[uwsgi]\nhttp-socket = 127.0.0.1:{self.api_port}\nvirtualenv = {VENV}\n"
             "module = neutron.wsgi.api:application\nmaster = true\n"
@@ -333,6 +338,26 @@ class Testbed:
         ]
         wait_for(lambda: self.get("/v2.0/networks") is not None, 180, "Neutron API answering 200",
                  tuple(self.servers))
+
+    def _server(self, name: str) -> Proc:
+        for proc in self.servers:
+            if proc.name == name:
+                return proc
+        raise TestbedError(f"{name} is not running")
+
+    def api_pids(self) -> list[int]:
+        """The uWSGI master of the API (uwsgi runs in place of its launcher) and its live workers."""
+        master = self._server("neutron-api").popen.pid
+        return [master, *children(master)]
+
+    def api_cpu_s(self) -> float:
+        """CPU seconds (user + system) the API's uWSGI master and workers have used so far, from /proc."""
+        return tree_cpu_s(self._server("neutron-api").popen.pid)
+
+    def db_cpu_s(self) -> float:
+        """CPU seconds MariaDB has used so far: a list the API answers costs the database too."""
+        assert self.db is not None and self.db.proc is not None
+        return tree_cpu_s(self.db.proc.popen.pid)
 
     def stop_neutron(self) -> None:
         for proc in self.servers:
