@@ -65,8 +65,10 @@ OPTIONS: tuple[Option, ...] = (
            "some) is coalesced into one pass in flight and one pending.", minimum=0, maximum=60),
     Option("Daemon", "resync_interval", Kind.SECONDS, "",
            "Seconds between full reads of the cloud (every binding, network and router); in between, agents are "
-           "checked every check_interval and only what an event or a verdict names is read. Empty: 300 with a "
-           "bus (rpchost), 60 without.", minimum=1, maximum=86400),
+           "checked every check_interval and only what a notification or a verdict names is read. Empty: 200 x "
+           "the last full read's duration within 300..3600 s with a bus (rpchost), 40 x within 60..900 s without "
+           "(a full read costs a real Neutron's API about 10 ms of CPU per network and binding).",
+           minimum=1, maximum=86400),
     Option("Daemon", "cloud", Kind.STR, "",
            "A clouds.yaml cloud name. Empty (and no neutron_endpoint): the OS_CLOUD / OS_* environment."),
     Option("Daemon", "neutron_endpoint", Kind.URL, "",

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from rpcdaemon.core.actions import Call
 from rpcdaemon.core.cache import (
     ReadKind,
     read_kind,
+    resync_period,
     with_agent_bindings,
     with_agents,
     with_network,
@@ -38,11 +40,18 @@ OK_OUTCOMES = ("done", "already")
 
 
 class CloudReader:
-    def __init__(self, client: NeutronClient, policy: Policy, resync_s: float = 0.0) -> None:
+    def __init__(
+        self, client: NeutronClient, policy: Policy, resync_s: float | None = 0.0, with_bus: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.policy = policy
         self.resync_s = resync_s
-        """0: every pass reads everything (the behaviour before the cache, kept for `plan` and direct use)."""
+        """0: every pass reads everything (the behaviour before the cache, kept for `plan` and direct use);
+        None: the default period, which grows with the cost of a full read (core/cache.py: resync_period)."""
+        self.with_bus = with_bus
+        self._clock = clock
+        self.last_full_read_s: float | None = None
         self.named = NamedResources()
         self._cache: Snapshot | None = None
         self._last_full_at: float | None = None
@@ -64,11 +73,14 @@ class CloudReader:
         with self._lock:
             forced = set(self._forced) | ({"more resources named than worth reading one by one"} if overflow else set())
             self._forced.clear()
-        kind = read_kind(now, self._last_full_at, self.resync_s, forced) if self.resync_s > 0 else ReadKind.FULL
+        period = self.period()
+        kind = read_kind(now, self._last_full_at, period, forced) if period > 0 else ReadKind.FULL
         try:
             if kind is ReadKind.FULL or self._cache is None:
                 kind = ReadKind.FULL
+                started = self._clock()
                 snapshot = self.client.fetch_snapshot(dhcp=self.policy.manage_dhcp, l3=self.policy.manage_l3)
+                self.last_full_read_s = self._clock() - started
                 if forced:
                     LOG.debug("full read: %s", "; ".join(sorted(forced)))
             else:
@@ -101,6 +113,9 @@ class CloudReader:
             elif kind == "router" and snapshot.l3_bindings is not None:
                 snapshot = with_router(snapshot, self.client.fetch_router(RouterId(resource_id)))
         return snapshot
+
+    def period(self) -> float:
+        return resync_period(self.resync_s, self.with_bus, self.last_full_read_s)
 
     @property
     def cached(self) -> bool:

@@ -60,12 +60,13 @@ class Reconciler:
         policy: Policy,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        resync_s: float = 0.0,
+        resync_s: float | None = 0.0,
+        with_bus: bool = False,
     ) -> None:
         self.client = client
         self.executor = executor
         self.policy = policy
-        self.reader = CloudReader(client, policy, resync_s)
+        self.reader = CloudReader(client, policy, resync_s, with_bus)
         """Full reads every resync_s, the agents list and named resources in between (0: always full)."""
         self.state = CoreState()
         self._clock = clock

@@ -29,7 +29,7 @@ from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.reconciler import PassReport, Reconciler
 from rpcdaemon.redaction import RedactingFormatter
-from rpcdaemon.settings import ConfigError, Settings, load_settings, resync_period_s
+from rpcdaemon.settings import ConfigError, Settings, load_settings
 from rpcdaemon.shell import pidfile as _pidfile
 from rpcdaemon.shell import systemd
 from rpcdaemon.shell.audit import AuditLog
@@ -113,7 +113,7 @@ class Daemon:
             may_act=self.cluster.may_act,
         )
         self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock,
-                                     resync_s=resync_period_s(settings))
+                                     resync_s=settings.resync_interval_s, with_bus=bool(settings.rpchost))
         self.reconciler.may_act = self.cluster.may_act
         self._clock = clock
         self.bus = BusWatch(clock, self.wake)
@@ -209,6 +209,7 @@ class Daemon:
     def in_memory_bus(self) -> Callable[[str, str], None]:
         """A bus in the same process (the demo): publish(routing_key, body) reaches the daemon as the broker would."""
         self._use_bus_heartbeats()
+        self.reconciler.reader.with_bus = True
         self.bus.connected()
 
         def publish(routing_key: str, body: str) -> None:
@@ -282,7 +283,8 @@ class Daemon:
             audit.close()
         self.settings = new
         self.reconciler.policy = policy_from(new)
-        self.reconciler.reader.resync_s = resync_period_s(new)
+        self.reconciler.reader.resync_s = new.resync_interval_s
+        self.reconciler.reader.with_bus = bool(new.rpchost) or self.reconciler.reader.with_bus
         self.reconciler.reader.force_full("the config was reloaded")
         self.executor.reconfigure(max_concurrency=new.max_concurrency, retries=new.api_retries,
                                   dry_run=new.dry_run)

@@ -88,7 +88,7 @@ class Settings:
     check_interval_s: float = 5.0
     min_pass_interval_s: float = 1.0
     resync_interval_s: float | None = None
-    """None: 300 s with a bus, 60 s without (see `resync_period_s`)."""
+    """None: the default period, which grows with the cost of a full read (core/cache.py: resync_period)."""
     cloud: str | None = None
     neutron_endpoint: str | None = None
     agent_down_time_s: float = DEFAULT_AGENT_DOWN_TIME
@@ -111,15 +111,6 @@ class Settings:
 
 
 DEFAULTS = Settings()
-RESYNC_WITH_BUS_S = 300.0
-RESYNC_WITHOUT_BUS_S = 60.0
-
-
-def resync_period_s(settings: Settings) -> float:
-    """How often the whole cloud is read: longer with a bus, whose events name what changed in between."""
-    if settings.resync_interval_s is not None:
-        return settings.resync_interval_s
-    return RESYNC_WITH_BUS_S if settings.rpchost else RESYNC_WITHOUT_BUS_S
 
 
 def default_settings() -> Settings:

@@ -52,10 +52,15 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
         last_pass = {"time": report.started_at, "duration_s": round(report.duration_s, 3),
                      "outcome": report.outcome, "error": report.error}
     plugins = {name: {"last_pass": last_pass} for name in daemon.settings.plugins if name != "Dump"}
+    reader = daemon.reconciler.reader
+    reads = {"last": reader.last_kind.value if reader.last_kind else None, "full_reads": reader.full_reads,
+             "last_full_read_s": round(reader.last_full_read_s, 3) if reader.last_full_read_s is not None else None,
+             "resync_period_s": round(reader.period(), 1)}
     cluster = daemon.cluster.view()
     document: dict[str, Any] = redact({
         "version": __version__,
         "member": daemon.member,
+        "reads": reads,
         "role": cluster["role"],
         "acting": cluster["acting"],
         "leader": cluster["leader"],

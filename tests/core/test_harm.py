@@ -205,3 +205,19 @@ def test_a_target_that_refused_is_not_picked_again_for_a_while() -> None:
     assert plan.changes[0].to_agent == "a2"
     plan, _ = make_plan(snap, state, NOW + 3, P)  # the refusal is forgotten after REFUSAL_MEMORY_S
     assert plan.changes[0].to_agent == "a1"
+
+
+# --- issue 16: how often the whole cloud is read -----------------------------------------------------------------
+
+def test_the_resync_period_grows_with_the_cost_of_a_full_read() -> None:
+    from rpcdaemon.core.cache import ReadKind, read_kind, resync_period
+
+    assert resync_period(42.0, True, 100.0) == 42.0  # configured wins
+    assert resync_period(None, True, 0.2) == 300.0 and resync_period(None, False, 0.2) == 60.0
+    assert resync_period(None, True, 11.9) == 2380.0 and resync_period(None, False, 11.9) == 476.0
+    assert resync_period(None, True, 1000.0) == 3600.0 and resync_period(None, False, 1000.0) == 900.0
+    assert read_kind(100.0, None, 300.0, ()) is ReadKind.FULL  # at start
+    assert read_kind(100.0, 50.0, 300.0, ()) is ReadKind.AGENTS
+    assert read_kind(100.0, 50.0, 300.0, {"bus reconnected"}) is ReadKind.FULL
+    assert read_kind(400.0, 50.0, 300.0, ()) is ReadKind.FULL
+    assert read_kind(10.0, 50.0, 300.0, ()) is ReadKind.FULL  # the clock went back
