@@ -11,6 +11,7 @@ from dataclasses import replace
 from builders import NOW, agent, networks, observed, routers, snapshot
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType, apply_changes
+from rpcdaemon.core.cache import ReadKind, read_kind, resync_period
 from rpcdaemon.core.plan import REFUSAL_MEMORY_S, CoreState, make_plan, never_from_the_living, remember_refusals
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import BUDGET_WINDOW_S, budget_on_takeover
@@ -210,8 +211,6 @@ def test_a_target_that_refused_is_not_picked_again_for_a_while() -> None:
 # --- issue 16: how often the whole cloud is read -----------------------------------------------------------------
 
 def test_the_resync_period_grows_with_the_cost_of_a_full_read() -> None:
-    from rpcdaemon.core.cache import ReadKind, read_kind, resync_period
-
     assert resync_period(42.0, True, 100.0) == 42.0  # configured wins
     assert resync_period(None, True, 0.2) == 300.0 and resync_period(None, False, 0.2) == 60.0
     assert resync_period(None, True, 11.9) == 2380.0 and resync_period(None, False, 11.9) == 476.0
