@@ -118,7 +118,8 @@ class Reconciler:
         self._stood_by = self._stood_by or not acting
         before = state
         now = self._clock()
-        plan, state = make_plan(snapshot, before, now, self.policy, heard)
+        standby = not acting
+        plan, state = make_plan(snapshot, before, now, self.policy, heard, standby=standby)
         if self.reader.cached and plan.changes:
             # planned from the cache: re-read what is to be taken from an agent, then plan again on that
             sources = {c.from_agent for c in plan.changes if c.from_agent is not None}
@@ -129,7 +130,7 @@ class Reconciler:
                     LOG.warning("cannot re-read the agents to evacuate, nothing done this pass: %s", exc)
                     self.reader.force_full("a targeted read failed")
                     acting = False
-                plan, state = make_plan(snapshot, before, now, self.policy, heard)
+                plan, state = make_plan(snapshot, before, now, self.policy, heard, standby=standby)
         if any(v.verdict is Verdict.SUSPECT and v.suspect_for_s == 0 for v in plan.verdicts.values()):
             self.reader.force_full("the bus and the API began to disagree", now, DISAGREEMENT_RESYNC_S)
         self.state = state

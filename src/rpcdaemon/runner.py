@@ -353,9 +353,10 @@ class Daemon:
             except Exception:  # a bug in one pass must not end the daemon: log it, try again next interval
                 LOG.exception("pass failed unexpectedly")
             remaining = self._next_wait(started)
-            woken = self._wake.wait(remaining) if remaining > 0 else False
+            if remaining > 0:
+                self._wake.wait(remaining)
             floor = started + self.settings.min_pass_interval_s - time.monotonic()
-            if woken and floor > 0:  # an event's pass waits for the floor; wake-ups meanwhile coalesce into it
+            if floor > 0:  # every pass waits for the floor (events, timers); wake-ups meanwhile coalesce into it
                 self.stop_event.wait(floor)
         systemd.notify("STOPPING=1")
         self.cluster.stop()  # after the changes in flight: a standby takes over at once

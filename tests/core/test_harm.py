@@ -220,3 +220,16 @@ def test_the_resync_period_grows_with_the_cost_of_a_full_read() -> None:
     assert read_kind(100.0, 50.0, 300.0, {"bus reconnected"}) is ReadKind.FULL
     assert read_kind(400.0, 50.0, 300.0, ()) is ReadKind.FULL
     assert read_kind(10.0, 50.0, 300.0, ()) is ReadKind.FULL  # the clock went back
+
+
+def test_a_standby_counts_every_dead_agent_it_would_evacuate_even_one_already_emptied() -> None:
+    # the leader emptied a0 before the standby looked: the standby must still count it, or on takeover it would
+    # start a third evacuation within the minute with a budget of 2
+    policy = Policy(dead_after_s=75, max_evacuations_per_minute=2, max_dead_fraction=1.0)
+    agents = [agent("a0", alive=False), agent("a1", alive=False), agent("a2", alive=False), agent("a3")]
+    snap = snapshot(agents, routers("r1", "r2"), l3={"a1": {"r1"}, "a2": {"r2"}})
+    _, standby = make_plan(snap, observed(snap, policy), NOW, policy, standby=True)
+    assert set(standby.budget.started) == {"a0", "a1"}
+    budget = budget_on_takeover(standby.budget, NOW + 5, observing_since=NOW - 200)
+    plan, _ = make_plan(snap, replace(standby, budget=budget), NOW + 5, policy)
+    assert plan.evacuating == {"a1"} and any("a2" in n and "deferred" in n for n in plan.notes)

@@ -56,7 +56,11 @@ def make_plan(
     now: float,
     policy: Policy,
     heard: Mapping[AgentId, float] | None = None,
+    standby: bool = False,
 ) -> tuple[Plan, CoreState]:
+    """`standby`: this replica plans without acting; its budget then records every dead agent it would evacuate,
+    hosting work or not (the leader may have emptied one before this replica looked): a takeover starts from a
+    record that counts at least what the leader spent."""
     liveness, verdicts = observe(state.liveness, snapshot.agents, now, policy, heard)
     vanished = find_vanished(snapshot, state.agent_types)
     # an agent missing from the list is remembered until a read of it answers 404
@@ -76,7 +80,8 @@ def make_plan(
         verdict = verdicts[agent.id]
         if verdict.verdict is Verdict.SUSPECT and verdict.suspect_for_s >= policy.disagreement_report_s:
             notes.append(f"agent {agent.host} ({agent.agent_type}) suspect: {verdict.reason}")
-        if verdict.is_dead and hosts_work(agent, snapshot) and not zones[(agent.agent_type, zone_of(agent))].disrupted:
+        if (verdict.is_dead and agent.is_managed and (standby or hosts_work(agent, snapshot))
+                and not zones[(agent.agent_type, zone_of(agent))].disrupted):
             needing.append(agent.id)
     evacuable, budget, deferred = admit_evacuations(needing, state.budget, now, policy)
     notes += [
