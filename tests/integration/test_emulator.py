@@ -613,9 +613,12 @@ def test_scheduling_calls_record_their_resource_and_whether_it_existed(conn: Any
     topo.cloud.bind_network(topo.dhcp_a, "ghost")  # a binding of a network deleted meanwhile
     conn.network.delete(f"/agents/{topo.dhcp_a}/dhcp-networks/ghost")
     conn.network.delete(f"/agents/{topo.l3_a}/l3-routers/{topo.router}")
+    topo.cloud.add_fault("POST", "/v2.0/agents/{id}/l3-routers", status=503)  # a fault answers: still recorded
+    conn.network.post(f"/agents/{topo.l3_b}/l3-routers", json={"router_id": topo.router_free})
     log = topo.cloud.call_log()
     assert [(c["status"], c["resource"], c["exists"]) for c in log] == [
-        (201, topo.net, True), (404, "gone", False), (204, "ghost", False), (204, topo.router, True)]
+        (201, topo.net, True), (404, "gone", False), (204, "ghost", False), (204, topo.router, True),
+        (503, topo.router_free, True)]
 
 
 def test_race_makes_the_add_meet_another_actors_binding(conn: Any, topo: Topo) -> None:

@@ -545,22 +545,23 @@ class _Handler(BaseHTTPRequestHandler):
         delay = cloud.latency_s + (fault.delay_s if fault else 0.0)
         if delay > 0:
             time.sleep(delay)
+        try:  # what a scheduling call is about, and whether it exists now: also when a fault answers it
+            resource = _scheduled_resource(method, pattern, ids, _json(raw) if method == "POST" else None)
+        except ApiError:
+            resource = None
+        exists = cloud.resource_exists(pattern, resource) if resource is not None else None
         if fault is not None and fault.reset:
-            cloud.count(method, pattern, ids, 0, member, received)
+            cloud.count(method, pattern, ids, 0, member, received, resource=resource, exists=exists)
             return self._reset()
         if fault is not None and fault.body is not None:
-            cloud.count(method, pattern, ids, fault.status or 200, member, received)
+            cloud.count(method, pattern, ids, fault.status or 200, member, received, resource=resource,
+                        exists=exists)
             return self._send_raw(fault.status or 200, fault.body.encode("utf-8", "replace"))
         if fault is not None and fault.status is not None:
-            cloud.count(method, pattern, ids, fault.status, member, received)
+            cloud.count(method, pattern, ids, fault.status, member, received, resource=resource, exists=exists)
             return self._send(fault.status, ApiError(fault.status, "InjectedFault", "injected fault").body())
-        resource: str | None = None
-        exists: bool | None = None
         try:
             body = _json(raw) if method in ("POST", "PUT") else None
-            resource = _scheduled_resource(method, pattern, ids, body)
-            if resource is not None:
-                exists = cloud.resource_exists(pattern, resource)
             status, answer = handler(Request(cloud, self._base(), pattern_path(pattern, ids), query, body, ids))
         except ApiError as exc:
             status, answer = exc.status, exc.body()
