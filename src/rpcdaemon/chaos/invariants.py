@@ -205,7 +205,8 @@ class PassRateJudge:
         self.peak = 0
         """The most reads of the agents by one member in any window."""
         self._reads: dict[str, deque[float]] = {}
-        self._episode: dict[str, tuple[float, int] | None] = {}
+        self._episode: dict[str, tuple[float, float, int] | None] = {}
+        """member -> (first, last, most) of its reads over the bound, while they go on."""
 
     def feed(self, calls: list[Call]) -> None:
         for call in calls:
@@ -218,24 +219,23 @@ class PassRateJudge:
             self.peak = max(self.peak, len(recent))
             episode = self._episode.get(call.member)
             if self.bound is not None and len(recent) > self.bound:
-                self._episode[call.member] = (episode[0] if episode else call.at,
-                                              max(len(recent), episode[1] if episode else 0))
+                self._episode[call.member] = (episode[0] if episode else call.at, call.at,
+                                              max(len(recent), episode[2] if episode else 0))
             elif episode is not None:
-                self._close(call.member, call.at)
+                self._close(call.member)
 
     def close(self) -> None:
-        for member, episode in list(self._episode.items()):
-            if episode is not None:
-                self._close(member, time.monotonic())
+        for member in list(self._episode):
+            self._close(member)
 
-    def _close(self, member: str, now: float) -> None:
+    def _close(self, member: str) -> None:
         episode = self._episode.pop(member, None)
         if episode is None:
             return
-        start, most = episode
+        first, last, most = episode
         wall = time.time() - time.monotonic()
         self.flags.flag(PACE, f"{member} read the agents {most} times in {self.window_s:g}s (bound {self.bound})"
-                                   f" from {start + wall:.2f} for {now - start:.1f}s")
+                              f" from {first + wall:.2f} for {last - first:.1f}s")
 
 
 class BudgetJudge:
