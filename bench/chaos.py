@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--min-pass-interval", type=float, default=None, help="rpcdaemon's (default: its own)")
     parser.add_argument("--swarm-idle", type=int, default=300, help="idle clients of a status-port swarm")
     parser.add_argument("--no-fd-limit", action="store_true",
-                        help="leave the file-descriptor limit alone (default: 200 more than in use at the start)")
+                        help="leave the file-descriptor limit alone (default: 150 more than in use at the start)")
     parser.add_argument("--no-clock-back", action="store_true", help="jump rpcdaemon's clock forward only")
     parser.add_argument("--tolerate", action="append", default=[], metavar="PREFIX",
                         help="violations starting with PREFIX (e.g. hold-down) are a known defect: reported, not "
@@ -53,7 +53,7 @@ def main() -> int:
                      ha_routers=opts.ha_routers, agent_down_time_s=opts.agent_down_time,
                      small_zone_agents=opts.small_zone_agents, dvr_per_zone=opts.dvr_per_zone,
                      row_cost_s=opts.row_cost_us / 1e6, min_pass_interval_s=opts.min_pass_interval,
-                     swarm_idle=opts.swarm_idle, fd_headroom=None if opts.no_fd_limit else 200,
+                     swarm_idle=opts.swarm_idle, fd_headroom=None if opts.no_fd_limit else 150,
                      clock_jumps_back=not opts.no_clock_back, tracemalloc=opts.tracemalloc,
                      tolerated=tuple(opts.tolerate))
     print(f"seed {seed} (replay: bench/chaos.py --seed {seed} --duration {opts.duration:g})", flush=True)

@@ -42,7 +42,7 @@ class FaultRates:
     dvr_kill: float = 4.0
     """Compute nodes die: one to all the dvr agents of a zone, for 1-4 dead periods."""
     client_swarm: float = 1.0
-    """Hundreds of idle and slow clients on rpcdaemon's status port for 10-20 s (from another process)."""
+    """Hundreds of idle and slow clients on rpcdaemon's status port for 15-30 s (from another process)."""
     notification_burst: float = 2.0
     """Hundreds of notifications in about a second on the bus."""
     churn: float = 4.0
@@ -82,10 +82,10 @@ class ChaosConfig:
     """Idle connections of a client swarm on the status port (a bounded number)."""
     swarm_slow: int = 30
     """Slow clients of a swarm: each sends one byte of a never-ending request a second."""
-    fd_headroom: int | None = 200
+    fd_headroom: int | None = 150
     """During the run, the process may open only this many file descriptors more than it holds at the start
     (RLIMIT_NOFILE, restored after): what a daemon under a low limit lives with. None: the limit is left alone."""
-    swarm_thread_bound: int = 100
+    swarm_thread_bound: int = 64
     """A swarm may not add more threads than this to the process (the status server must bound its
     connections)."""
     row_cost_s: float = 0.0

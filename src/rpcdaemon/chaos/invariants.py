@@ -204,6 +204,8 @@ class PassRateJudge:
         self.flags = Flags()
         self.peak = 0
         """The most reads of the agents by one member in any window."""
+        self.times: list[float] = []
+        """When each successful read of the agents was answered (every member)."""
         self._reads: dict[str, deque[float]] = {}
         self._episode: dict[str, tuple[float, float, int] | None] = {}
         """member -> (first, last, most) of its reads over the bound, while they go on."""
@@ -214,6 +216,7 @@ class PassRateJudge:
                 continue
             recent = self._reads.setdefault(call.member, deque())
             recent.append(call.at)
+            self.times.append(call.at)
             while recent and recent[0] <= call.at - self.window_s:
                 recent.popleft()
             self.peak = max(self.peak, len(recent))
@@ -227,6 +230,9 @@ class PassRateJudge:
     def close(self) -> None:
         for member in list(self._episode):
             self._close(member)
+
+    def passes_between(self, start: float, end: float) -> int:
+        return sum(1 for t in self.times if start <= t < end)
 
     def _close(self, member: str) -> None:
         episode = self._episode.pop(member, None)

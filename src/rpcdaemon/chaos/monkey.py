@@ -387,11 +387,11 @@ class ChaosMonkey:
     # --- the status port and the bus --------------------------------------------------------------------------
 
     def client_swarm(self) -> None:
-        """Idle and slow clients fill rpcdaemon's status port for 10-20 s, from another process."""
+        """Idle and slow clients fill rpcdaemon's status port for 15-30 s, from another process."""
         if self.status_port is None or self.swarm is not None:
             return
         self.swarm = Swarm("127.0.0.1", self.status_port, self.config.swarm_idle, self.config.swarm_slow,
-                           self._rng.uniform(10.0, 20.0)).start()
+                           self._rng.uniform(15.0, 30.0)).start()
         self.faults["status_client_swarm"] += 1
 
     def end_swarm(self) -> None:

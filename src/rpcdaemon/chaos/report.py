@@ -48,7 +48,8 @@ class ChaosReport:
     pace_peak: int = 0
     pace_window_s: float = 2.0
     pace_bound: int | None = None
-    bursts: int = 0
+    bursts: list[tuple[int, int]] = field(default_factory=list)
+    """Per notification burst: (notifications, passes in the 3 s from its start)."""
     swarm_threads: list[int] = field(default_factory=list)
     """Per client swarm: the most threads above the level before it."""
     swarms: list[dict[str, int]] = field(default_factory=list)
@@ -110,7 +111,7 @@ class ChaosReport:
         lines += [f"  lie {kind:<46} {n}" for kind, n in sorted(self.lies.items())]
         bound = "none" if self.pace_bound is None else str(self.pace_bound)
         lines.append(f"pace: at most {self.pace_peak} passes in {self.pace_window_s:g}s (bound {bound}); "
-                     f"{self.bursts} notification bursts")
+                     f"notification bursts (notifications, passes in the 3 s from its start): {self.bursts}")
         if self.swarms or self.swarm_threads:
             connected = [s.get("connected", 0) for s in self.swarms]
             lines.append(f"status port: {len(self.swarms)} client swarms (connected {connected}), threads above "

@@ -54,6 +54,8 @@ MEMBER = "chaos-daemon"
 POLL_S = 0.25
 QUIET_PASSES = 3
 """After convergence, this many more passes must change nothing."""
+BURST_SPAN_S = 3.0
+"""A burst lasts about a second: the passes that follow it are counted over this long from its start."""
 STARVED = ("Too many open files", "[Errno 24]")
 """What a read or a change says when the process has no file descriptor left."""
 CONVERGENCE = "convergence"
@@ -138,8 +140,9 @@ class _SwarmWatch:
         try:
             self.fds_peak = max(self.fds_peak, len(os.listdir("/proc/self/fd")))
         except OSError as exc:
-            if exc.errno == errno.EMFILE and swarming:
-                self._exhausted = True
+            if exc.errno == errno.EMFILE:
+                self.fds_peak = max(self.fds_peak, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+                self._exhausted = self._exhausted or swarming
         if swarming:
             self._peak = max(self._peak or 0, threads)
             return
@@ -379,7 +382,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
     report.rows_read = calls.rows
     report.lies = calls.lies
     report.pace_peak, report.pace_window_s, report.pace_bound = pace.peak, pace.window_s, pace.bound
-    report.bursts = len(monkey.bursts)
+    report.bursts = [(n, pace.passes_between(at, at + BURST_SPAN_S)) for at, n in monkey.bursts]
     report.swarm_threads = swarm_watch.growth
     report.swarms = monkey.swarms
     report.hinted = fleet.hinted()

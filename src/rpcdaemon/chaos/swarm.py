@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 CONNECT_TIMEOUT_S = 3.0
 CONNECTORS = 200
@@ -28,8 +28,10 @@ CONNECTORS = 200
 short listen queue drops SYNs from one fast client, and a swarm is patient."""
 
 
-def hold(host: str, port: int, idle: int, slow: int, seconds: float) -> dict[str, int]:
-    """Open `idle` silent connections and `slow` ones that trickle a request, keep them `seconds`, close them."""
+def hold(host: str, port: int, idle: int, slow: int, seconds: float,
+         progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, int]:
+    """Open `idle` silent connections and `slow` ones that trickle a request, keep them `seconds`, close them;
+    `progress` gets the figures every second."""
     with contextlib.suppress(ValueError, OSError):  # the parent may run under a low limit: these sockets are ours
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -74,6 +76,9 @@ def hold(host: str, port: int, idle: int, slow: int, seconds: float) -> dict[str
                 with lock:
                     figures["closed_by_server"] += 1
                     trickling.remove(conn)
+        if progress is not None:
+            with lock:
+                progress(dict(figures))
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))  # the trickle's pace: one byte a second
     for thread in connectors:
         thread.join(CONNECT_TIMEOUT_S + 1)
@@ -110,13 +115,16 @@ class Swarm:
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             out, _ = proc.communicate(timeout=10)
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError):  # the last figures it printed (each second, and at the end)
                 self.figures = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
 
 
 def main(argv: Sequence[str]) -> int:
     host, port, idle, slow, seconds = argv
-    print(json.dumps(hold(host, int(port), int(idle), int(slow), float(seconds))), flush=True)
+    def show(figures: dict[str, int]) -> None:
+        print(json.dumps(figures), flush=True)
+
+    show(hold(host, int(port), int(idle), int(slow), float(seconds), show))
     return 0
 
 
