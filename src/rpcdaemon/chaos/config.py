@@ -85,9 +85,9 @@ class ChaosConfig:
     fd_headroom: int | None = 150
     """During the run, the process may open only this many file descriptors more than it holds at the start
     (RLIMIT_NOFILE, restored after): what a daemon under a low limit lives with. None: the limit is left alone."""
-    swarm_thread_bound: int = 64
-    """A swarm may not add more threads than this to the process (the status server must bound its
-    connections)."""
+    swarm_connection_bound: int = 64
+    """While a swarm lasts, the process may hold at most this many connections on its status port (the status
+    server must bound them)."""
     row_cost_s: float = 0.0
     """The emulator's cost model: seconds per list row (0: off)."""
     clock_jumps_back: bool = True

@@ -52,6 +52,8 @@ class ChaosReport:
     """Per notification burst: (notifications, passes in the 3 s from its start)."""
     swarm_threads: list[int] = field(default_factory=list)
     """Per client swarm: the most threads above the level before it."""
+    swarm_held: list[int] = field(default_factory=list)
+    """Per client swarm: the most connections the process held on its status port at once."""
     swarms: list[dict[str, int]] = field(default_factory=list)
     fd_limit: int | None = None
     fds_peak: int = 0
@@ -114,9 +116,10 @@ class ChaosReport:
                      f"notification bursts (notifications, passes in the 3 s from its start): {self.bursts}")
         if self.swarms or self.swarm_threads:
             connected = [s.get("connected", 0) for s in self.swarms]
-            lines.append(f"status port: {len(self.swarms)} client swarms (connected {connected}), threads above "
-                         f"the level before each {self.swarm_threads}; file descriptors: at most {self.fds_peak} "
-                         f"held, limit {self.fd_limit}")
+            lines.append(f"status port: {len(self.swarms)} client swarms (clients connected {connected}, "
+                         f"connections held by rpcdaemon {self.swarm_held}, threads above the level before "
+                         f"{self.swarm_threads}); file descriptors: at most {self.fds_peak} held, "
+                         f"limit {self.fd_limit}")
         if self.memory is not None:
             m = self.memory
             heap = "" if m.heap_first_mb is None else (

@@ -40,6 +40,7 @@ from rpcdaemon.chaos.memory import MemorySampler
 from rpcdaemon.chaos.monkey import ChaosMonkey, DownEvent
 from rpcdaemon.chaos.relay import FaultyRelay
 from rpcdaemon.chaos.report import ChaosReport
+from rpcdaemon.chaos.swarm import held_connections
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import L3, Call, Cloud
@@ -62,7 +63,7 @@ CONVERGENCE = "convergence"
 STORM = "action storm"
 CRASH = "crash"
 MEMORY = "memory"
-SWARM_THREADS = "status swarm: threads"
+SWARM_HELD = "status swarm: connections held"
 STARVATION = "control loop starved"
 
 
@@ -121,18 +122,22 @@ class _Jumps:
 
 
 class _SwarmWatch:
-    """Threads and file descriptors of the process while a client swarm holds the status port: a status server
-    with a thread per connection and no bound holds hundreds of threads, and takes every descriptor the process may
-    open, so that the control loop can open no connection to Neutron."""
+    """What the status port costs while a client swarm holds it: the connections the process holds on it (a status
+    server that bounds them holds a few dozen, one without a bound hundreds), its threads, and its file descriptors
+    (none left: the control loop can open no connection to Neutron)."""
 
     def __init__(self, bound: int) -> None:
         self.bound = bound
+        self.port: int | None = None
+        self.held: list[int] = []
+        """Per swarm: the most connections the process held on the status port."""
         self.growth: list[int] = []
         """Per swarm: the most threads above the level before it."""
         self.fds_peak = 0
         self.violations: list[tuple[str, str]] = []
         self._calm: list[int] = []
         self._peak: int | None = None
+        self._held = 0
         self._exhausted = False
 
     def sample(self, swarming: bool) -> None:
@@ -145,6 +150,8 @@ class _SwarmWatch:
                 self._exhausted = self._exhausted or swarming
         if swarming:
             self._peak = max(self._peak or 0, threads)
+            held = held_connections(self.port) if self.port is not None else None
+            self._held = max(self._held, held or 0)
             return
         if self._peak is not None:
             self._close()
@@ -152,16 +159,15 @@ class _SwarmWatch:
 
     def _close(self) -> None:
         base = int(statistics.median(self._calm)) if self._calm else 0
-        grew = max(0, (self._peak or 0) - base)
-        self._peak = None
-        self.growth.append(grew)
-        if grew > self.bound:
-            self.violations.append((SWARM_THREADS, f"status swarm: the process held {grew} more threads than before "
-                                                   f"it (bound {self.bound}): idle clients' connections unbounded"))
+        self.growth.append(max(0, (self._peak or 0) - base))
+        self.held.append(self._held)
+        if self._held > self.bound:
+            self.violations.append((SWARM_HELD, f"status swarm: the process held {self._held} connections of idle "
+                                                f"or slow clients on its status port at once (bound {self.bound})"))
         if self._exhausted:
-            self._exhausted = False
             self.violations.append((STARVATION, "status swarm: the process had no file descriptor left: the control "
                                                 "loop could open no connection to Neutron"))
+        self._peak, self._held, self._exhausted = None, 0, False
 
     def close(self) -> None:
         if self._peak is not None:
@@ -265,7 +271,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
     pace = PassRateJudge(settings_min if settings_min is not None else default_settings().min_pass_interval_s)
     budget = BudgetJudge(history, config.max_evacuations_per_minute, jumps.daemon_time)
     calls = _Calls(cloud, [judge, pace, budget])
-    swarm_watch = _SwarmWatch(config.swarm_thread_bound)
+    swarm_watch = _SwarmWatch(config.swarm_connection_bound)
     repairs = _Repairs(cloud, history, targets)
     crash = _CrashWatch()
     old_hook = threading.excepthook
@@ -295,6 +301,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
             report.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if fd_limits else None
             status = start_status_server(daemon)
             status_port = urlsplit(status.url).port if status is not None else None
+            swarm_watch.port = status_port
             relay = FaultyRelay(daemon.in_memory_bus(), config.seed + 1, faults, on_down=daemon.bus.disconnected,
                                 on_up=daemon.bus.connected).start()
             monkey = ChaosMonkey(cloud, history, relay, clock, config, faults, fleet=fleet, status_port=status_port)
@@ -384,6 +391,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
     report.pace_peak, report.pace_window_s, report.pace_bound = pace.peak, pace.window_s, pace.bound
     report.bursts = [(n, pace.passes_between(at, at + BURST_SPAN_S)) for at, n in monkey.bursts]
     report.swarm_threads = swarm_watch.growth
+    report.swarm_held = swarm_watch.held
     report.swarms = monkey.swarms
     report.hinted = fleet.hinted()
     for kind, text in zip(judge.kinds, judge.violations, strict=True):
