@@ -12,7 +12,7 @@ from rpcdaemon.chaos.config import ChaosConfig
 from rpcdaemon.chaos.fleet import build_fleet
 from rpcdaemon.chaos.history import AgentHistory
 from rpcdaemon.chaos.invariants import Targets, state_problems
-from rpcdaemon.chaos.swarm import Swarm, held_connections
+from rpcdaemon.chaos.swarm import HeldConnections, Swarm
 from rpcdaemon.emulator.cloud import DHCP, L3
 
 
@@ -74,17 +74,23 @@ def test_a_swarm_holds_idle_and_trickling_connections_then_lets_go() -> None:
     assert len(trickled) == 5 and all(r == b"" for r in received if r not in trickled)
 
 
-def test_held_connections_counts_this_process_sockets_on_a_port() -> None:
+def test_held_connections_counts_the_accepted_ends_on_a_port() -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
-    port = listener.getsockname()[1]
-    assert held_connections(port) == 0  # the listening socket is not a connection
-    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
-    accepted = [listener.accept()[0] for _ in clients]
+    held = HeldConnections(listener.getsockname()[1])
+    clients = [socket.create_connection(("127.0.0.1", held.port)) for _ in range(4)]
     try:
-        assert held_connections(port) == 3  # the accepted ends; the clients' ends are on other ports
+        assert held() == 0  # the listening socket, the clients' ends (other ports), the not yet accepted ones
+        accepted = [listener.accept()[0] for _ in range(3)]
+        assert held() == 3
+        clients[0].close()  # the client leaves: the server holds its end until it closes it
+        assert held() == 3
+        for conn in accepted:
+            conn.close()
+        assert held() == 0
     finally:
-        for conn in accepted + clients:
+        for conn in clients:
             conn.close()
         listener.close()
+        held.close()

@@ -40,7 +40,7 @@ from rpcdaemon.chaos.memory import MemorySampler
 from rpcdaemon.chaos.monkey import ChaosMonkey, DownEvent
 from rpcdaemon.chaos.relay import FaultyRelay
 from rpcdaemon.chaos.report import ChaosReport
-from rpcdaemon.chaos.swarm import held_connections
+from rpcdaemon.chaos.swarm import HeldConnections
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import L3, Call, Cloud
@@ -128,7 +128,7 @@ class _SwarmWatch:
 
     def __init__(self, bound: int) -> None:
         self.bound = bound
-        self.port: int | None = None
+        self.count_held: HeldConnections | None = None
         self.held: list[int] = []
         """Per swarm: the most connections the process held on the status port."""
         self.growth: list[int] = []
@@ -150,7 +150,7 @@ class _SwarmWatch:
                 self._exhausted = self._exhausted or swarming
         if swarming:
             self._peak = max(self._peak or 0, threads)
-            held = held_connections(self.port) if self.port is not None else None
+            held = self.count_held() if self.count_held is not None else None
             self._held = max(self._held, held or 0)
             return
         if self._peak is not None:
@@ -172,6 +172,8 @@ class _SwarmWatch:
     def close(self) -> None:
         if self._peak is not None:
             self._close()
+        if self.count_held is not None:
+            self.count_held.close()
 
 
 def _lower_fd_limit(headroom: int | None) -> tuple[int, int] | None:
@@ -301,7 +303,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
             report.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if fd_limits else None
             status = start_status_server(daemon)
             status_port = urlsplit(status.url).port if status is not None else None
-            swarm_watch.port = status_port
+            swarm_watch.count_held = HeldConnections(status_port) if status_port is not None else None
             relay = FaultyRelay(daemon.in_memory_bus(), config.seed + 1, faults, on_down=daemon.bus.disconnected,
                                 on_up=daemon.bus.connected).start()
             monkey = ChaosMonkey(cloud, history, relay, clock, config, faults, fleet=fleet, status_port=status_port)

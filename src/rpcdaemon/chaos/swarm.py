@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
 import socket
 import subprocess
@@ -91,28 +90,40 @@ def hold(host: str, port: int, idle: int, slow: int, seconds: float,
     return figures
 
 
-def held_connections(port: int) -> int | None:
-    """How many connected sockets THIS process holds on its local TCP `port` (accepted, not yet closed), from
-    /proc: what a server pays for its clients, whatever its threads are called (None: /proc cannot tell, e.g. no
-    descriptor left to read it with)."""
-    inodes: set[str] = set()
-    try:
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with contextlib.suppress(FileNotFoundError), open(table) as rows:
-                next(rows, None)
-                for row in rows:
+class HeldConnections:
+    """How many connections the process serving local TCP `port` holds on it (accepted and not yet closed), from
+    the kernel's socket tables: what a server pays for its clients, whatever its threads are called. Only the
+    server's accepted ends have that local port and an inode; the tables stay open, so that counting needs no new
+    descriptor (a process that has none left is exactly when it matters)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._tables = []
+        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError):
+                self._tables.append(open(name, "rb"))  # noqa: SIM115 - kept open on purpose (see above)
+
+    def __call__(self) -> int | None:
+        if not self._tables:
+            return None
+        held = 0
+        try:
+            for table in self._tables:
+                table.seek(0)
+                for row in table.read().decode("ascii", "replace").splitlines()[1:]:
                     fields = row.split()
                     local, state, inode = fields[1], fields[3], fields[9]
-                    if int(local.rsplit(":", 1)[1], 16) == port and state != "0A":  # 0A: the listening socket
-                        inodes.add(inode)
-        mine = 0
-        for fd in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/self/fd/{fd}")
-                mine += target.startswith("socket:[") and target[8:-1] in inodes
-    except OSError:
-        return None
-    return mine
+                    # 01 established, 08 close-wait (the client left, the server has not closed yet)
+                    if state in ("01", "08") and inode != "0" and int(local.rsplit(":", 1)[1], 16) == self.port:
+                        held += 1
+        except (OSError, ValueError, IndexError):
+            return None
+        return held
+
+    def close(self) -> None:
+        for table in self._tables:
+            table.close()
+        self._tables = []
 
 
 class Swarm:
