@@ -134,24 +134,26 @@ class ChaosMonkey:
 
     def parting_kills(self) -> list[str]:
         """The last fault: one more agent of each type dies as the faults stop (within the minority budget), so the
-        convergence that follows includes a real detection and repair; and the compute nodes of the L3 victim's zone
-        die with it, for good: they are no reason to hold its evacuation."""
-        killed = []
+        convergence that follows includes a real detection and repair; half a dead period before the L3 one, every
+        compute node of its zone dies, for good: they are no reason to hold its evacuation."""
+        now = time.monotonic()
+        victims = []
         for agent_type in (L3, DHCP):
             candidates = sorted(a.agent_id for a in self.history.agents()
                                 if a.agent_type == agent_type and not a.compute and self._can_kill(a.agent_id)
                                 and self._hosted(a.agent_id, agent_type))
             if candidates:
-                agent_id = self._rng.choice(candidates)
-                self._down(agent_id, "agent_kill_final")
-                killed.append(agent_id)
-                info = self.history.info(agent_id)
-                if agent_type == L3 and info is not None:
-                    for other in self.history.agents():
-                        if other.compute and other.zone == info.zone and not self.history.is_down(
-                                other.agent_id, time.monotonic()):
-                            self._down(other.agent_id, "agent_kill_final_compute")
-        return killed
+                victims.append(self._rng.choice(candidates))
+        l3_zones = {info.zone for v in victims if (info := self.history.info(v)) is not None and info.agent_type == L3}
+        computes = [a.agent_id for a in self.history.agents()
+                    if a.compute and a.zone in l3_zones and not self.history.is_down(a.agent_id, now)]
+        for agent_id in computes:
+            self._down(agent_id, "agent_kill_final_compute")
+        if computes:  # the pace of this last fault, not a wait for rpcdaemon: the compute nodes die first
+            time.sleep(self.config.agent_down_time_s / 2)
+        for agent_id in victims:
+            self._down(agent_id, "agent_kill_final")
+        return victims
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
