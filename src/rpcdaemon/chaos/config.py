@@ -75,6 +75,9 @@ class ChaosConfig:
     hold_down_s: float = 5.0
     api_timeout_s: float = 2.0
     max_evacuations_per_minute: int = 30
+    resync_interval_s: float | None = 15.0
+    """rpcdaemon's full reads of the cloud (None: its default, 60 s without a broker URL); the convergence
+    deadline grows by as much."""
     min_pass_interval_s: float | None = None
     """rpcdaemon's floor between pass starts (None: its default); the pass-rate judge allows at most
     2 s / this + 2 reads of the agents in any 2 s."""

@@ -99,6 +99,8 @@ def daemon_settings(config: ChaosConfig, url: str) -> Settings:
                                     agents_per_network=config.dhcp_per_network))
     if config.min_pass_interval_s is not None:
         settings = replace(settings, min_pass_interval_s=config.min_pass_interval_s)
+    if config.resync_interval_s is not None:
+        settings = replace(settings, resync_interval_s=config.resync_interval_s)
     return settings
 
 
@@ -353,7 +355,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
                 finals = monkey.parting_kills()
                 say(f"faults stopped, {len(finals)} last agent(s) killed; awaiting convergence")
                 deadline = (stopped + config.agent_down_time_s * 2 + config.hold_down_s
-                            + config.convergence_deadline_s)
+                            + (config.resync_interval_s or 60.0) + config.convergence_deadline_s)
                 problems: list[str] = ["not checked"]
                 while runner.is_alive() and time.monotonic() < deadline:
                     now = time.monotonic()
