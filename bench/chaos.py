@@ -1,5 +1,6 @@
-"""Chaos run: rpcdaemon against an emulated cloud under random faults (API, bus, agents, its clock), then the
-faults stop and the invariants are checked; prints the report. Exit 1 on any invariant violation.
+"""Chaos run: rpcdaemon against an emulated cloud under random faults (API errors and lies, bus, agents, zones,
+compute nodes, tenants, its clock, its status port), then the faults stop and the invariants are checked; prints the
+report, with the violations counted by rule. Exit 1 on any invariant violation.
 
     .venv/bin/python bench/chaos.py --duration 600 --seed 42
 """
@@ -27,7 +28,16 @@ def main() -> int:
     parser.add_argument("--networks", type=int, default=40)
     parser.add_argument("--routers", type=int, default=40)
     parser.add_argument("--ha-routers", type=int, default=6)
+    parser.add_argument("--small-zone-agents", type=int, default=2,
+                        help="agents of each type in one more, small zone (0: none)")
+    parser.add_argument("--dvr-per-zone", type=int, default=4, help="compute-node dvr L3 agents per big zone")
     parser.add_argument("--agent-down-time", type=float, default=4.0)
+    parser.add_argument("--row-cost-us", type=float, default=0.0,
+                        help="the emulator's cost model: microseconds per list row (a real Neutron: 1000-2000)")
+    parser.add_argument("--min-pass-interval", type=float, default=None, help="rpcdaemon's (default: its own)")
+    parser.add_argument("--swarm-idle", type=int, default=300, help="idle clients of a status-port swarm")
+    parser.add_argument("--no-fd-limit", action="store_true",
+                        help="leave the file-descriptor limit alone (default: 150 more than in use at the start)")
     parser.add_argument("--no-clock-back", action="store_true", help="jump rpcdaemon's clock forward only")
     parser.add_argument("--tolerate", action="append", default=[], metavar="PREFIX",
                         help="violations starting with PREFIX (e.g. hold-down) are a known defect: reported, not "
@@ -41,6 +51,9 @@ def main() -> int:
     config = replace(ChaosConfig(), seed=seed, duration_s=opts.duration, zones=opts.zones,
                      agents_per_zone=opts.agents_per_zone, networks=opts.networks, routers=opts.routers,
                      ha_routers=opts.ha_routers, agent_down_time_s=opts.agent_down_time,
+                     small_zone_agents=opts.small_zone_agents, dvr_per_zone=opts.dvr_per_zone,
+                     row_cost_s=opts.row_cost_us / 1e6, min_pass_interval_s=opts.min_pass_interval,
+                     swarm_idle=opts.swarm_idle, fd_headroom=None if opts.no_fd_limit else 150,
                      clock_jumps_back=not opts.no_clock_back, tracemalloc=opts.tracemalloc,
                      tolerated=tuple(opts.tolerate))
     print(f"seed {seed} (replay: bench/chaos.py --seed {seed} --duration {opts.duration:g})", flush=True)

@@ -5,7 +5,20 @@ from __future__ import annotations
 import time
 
 from rpcdaemon.chaos.history import AgentHistory
-from rpcdaemon.chaos.invariants import ActionJudge, Targets, state_problems
+from rpcdaemon.chaos.invariants import (
+    BUDGET,
+    COMPUTE,
+    FENCE,
+    HINTS,
+    PACE,
+    REMOVE_LIVE,
+    ActionJudge,
+    BudgetJudge,
+    FenceJudge,
+    PassRateJudge,
+    Targets,
+    state_problems,
+)
 from rpcdaemon.emulator.cloud import DHCP, L3, Call, Cloud
 
 M = "me"
@@ -140,3 +153,124 @@ def test_a_write_is_judged_by_the_read_before_it_arrived_not_before_its_delayed_
     assert judge_calls(h, read(98.0), read(100.5), late) == []
     sent_late = Call(100.7, "DELETE", DEL_R, ("a1", "r1"), 204, M, received=100.6)
     assert len(judge_calls(h, read(98.0), read(100.5), sent_late)) == 1
+
+
+# --- the rules added for issue 11: lies, zones, compute nodes, pace, budget, fence ------------------------------
+
+
+def remove(at: float, agent: str, resource: str, exists: bool | None, status: int = 204) -> Call:
+    return Call(at, "DELETE", DEL_N, (agent, resource), status, M, resource=resource, exists=exists)
+
+
+def add(at: float, agent: str, resource: str, status: int = 201) -> Call:
+    return Call(at, "POST", "/v2.0/agents/{id}/dhcp-networks", (agent,), status, M, resource=resource, exists=True)
+
+
+def test_removing_an_existing_resource_from_a_live_agent_is_a_violation_a_deleted_one_is_not() -> None:
+    h = history()
+    judge = ActionJudge(h, M, settle_s=3.0)
+    judge.feed([read(100.0), remove(100.5, "a1", "gone", exists=False), remove(100.6, "a1", "n1", exists=True),
+                remove(100.7, "a2", "n2", exists=True, status=500)])  # refused or not, the decision was wrong
+    assert judge.kinds == [REMOVE_LIVE, REMOVE_LIVE] and "n1" in judge.violations[0]
+
+
+def test_a_hinted_resource_placed_outside_its_zones_is_a_violation() -> None:
+    h = AgentHistory(agent_down_time=4.0, report_interval=1.0)
+    h.add("in", DHCP, "az-1", 0.0)
+    h.add("out", DHCP, "az-2", 0.0)
+    judge = ActionJudge(h, M, settle_s=3.0, hints={"n1": frozenset({"az-1"}), "n2": frozenset()})
+    judge.feed([read(100.0), add(100.1, "in", "n1"), add(100.2, "out", "n2"), add(100.3, "out", "n1", status=409),
+                add(100.4, "out", "n1")])
+    assert judge.kinds == [HINTS] and "az-2" in judge.violations[0]
+
+
+def test_any_call_to_a_compute_node_agent_is_a_violation() -> None:
+    h = history()
+    h.add("cmp", L3, "az-1", 0.0, mode="dvr")
+    found = ActionJudge(h, M)
+    found.feed([read(100.0), Call(100.1, "POST", ADD_R, ("cmp",), 409, M),
+                Call(100.2, "DELETE", DEL_R, ("cmp", "r"), 409, M), Call(100.3, "POST", ADD_R, ("a1",), 201, M)])
+    assert found.kinds == [COMPUTE, COMPUTE]
+
+
+def test_compute_nodes_are_not_counted_with_the_network_nodes_of_their_zone() -> None:
+    h = history(5)
+    for i in range(10):
+        h.add(f"cmp{i}", L3, "az-1", 0.0, mode="dvr")
+    for agent in ("a0", "a1", "a2"):  # 3 of 5 network nodes: disrupted, whatever the 10 compute nodes do
+        h.went_down(agent, 80.0)
+    assert sorted(h.group_of("a0")) == [f"a{i}" for i in range(5)]
+    found = judge_calls(h, read(100.0), Call(100.5, "DELETE", DEL_R, ("a0", "r"), 204, M))
+    assert len(found) == 1 and "disrupted" in found[0]
+
+
+def agents_read(at: float, member: str = M, status: int = 200) -> Call:
+    return Call(at, "GET", READ, (), status, member)
+
+
+def test_pass_rate_is_bounded_one_violation_per_episode() -> None:
+    judge = PassRateJudge(min_pass_interval_s=1.0, window_s=2.0)
+    assert judge.bound == 4
+    steady = [agents_read(float(t)) for t in range(10)]
+    judge.feed(steady)
+    assert judge.flags.violations == []
+    burst = [agents_read(20 + i * 0.05) for i in range(30)] + [agents_read(40.0), agents_read(41.0)]
+    judge.feed(burst)
+    judge.feed([agents_read(50 + i * 0.05, "other") for i in range(3)] + [agents_read(60.0, status=500)])
+    judge.close()
+    assert judge.flags.kinds == [PACE] and "30 times in 2s (bound 4)" in judge.flags.violations[0]
+    assert judge.flags.violations[0].endswith("for 1.2s")  # from the 5th read (20.2 s) to the last (21.45 s)
+    assert judge.peak == 30
+
+
+def test_the_budget_counts_evacuation_starts_across_replicas_on_rpcdaemons_clock() -> None:
+    h = history(6)
+    for agent in ("a0", "a1", "a2", "a3"):
+        h.went_down(agent, 10.0)
+    jump = 30.0  # rpcdaemon's clock jumped 30 s forward at t=50: its minute is shorter in real time
+
+    def daemon_time(t: float) -> float:
+        return t + (jump if t >= 50 else 0.0)
+
+    judge = BudgetJudge(h, limit=2, daemon_time=daemon_time)
+    judge.feed([Call(20.0, "DELETE", DEL_R, ("a0", "r"), 204, "x"), Call(20.1, "DELETE", DEL_R, ("a0", "s"), 204, "x"),
+                Call(21.0, "DELETE", DEL_R, ("a1", "r"), 204, "x")])
+    assert judge.flags.violations == []  # a0 counted once
+    judge.feed([Call(55.0, "DELETE", DEL_R, ("a2", "r"), 204, "y")])  # 85 s on rpcdaemon's clock: a new minute
+    assert judge.flags.violations == []
+    judge.feed([Call(60.0, "DELETE", DEL_R, ("a3", "r"), 204, "y")])  # 90: within a minute of 21.0? no; of 85: yes
+    assert judge.flags.violations == []
+    h.came_up("a0", 61.0)
+    h.went_down("a0", 62.0)
+    judge.feed([Call(70.0, "DELETE", DEL_R, ("a0", "r"), 204, "y")])  # a new death of a0: a third start in 60 s
+    assert judge.flags.kinds == [BUDGET] and "['y']" in judge.flags.violations[0]
+
+
+def test_a_call_outside_every_acting_window_is_a_violation() -> None:
+    windows = {"a": [(10.0, 20.0), (30.0, 40.0)], "b": []}
+    judge = FenceJudge(lambda m: windows.get(m, []), slack_s=0.5)
+    judge.feed([Call(15.0, "POST", ADD_R, ("x",), 201, "a"), Call(20.4, "POST", ADD_R, ("x",), 201, "a"),
+                Call(25.0, "DELETE", DEL_R, ("x", "r"), 503, "a"), Call(35.0, "GET", READ, (), 200, "b"),
+                Call(35.0, "POST", ADD_R, ("x",), 201, "b")])
+    assert judge.flags.kinds == [FENCE, FENCE]
+    assert "5.0s after its window closed" in judge.flags.violations[0]
+    assert "no window open yet" in judge.flags.violations[1]
+
+
+def test_state_counts_only_the_zones_a_resource_is_hinted_to_and_never_compute_nodes() -> None:
+    cloud = Cloud(agent_down_time=4.0, clock=time.monotonic, seed=2)
+    d1 = cloud.add_agent(DHCP, "n1", "az-1")
+    d2 = cloud.add_agent(DHCP, "n2", "az-2")
+    l1 = cloud.add_agent(L3, "n1", "az-1")
+    cmp = cloud.add_agent(L3, "c1", "az-1", agent_mode="dvr")
+    net = cloud.add_network("hinted", availability_zone_hints=["az-1"])
+    cloud.bind_network(d1, net)
+    router = cloud.add_router("r", ha=True)
+    cloud.bind_router(l1, router)
+    cloud.bind_router(cmp, router)
+    h = AgentHistory(4.0, cloud.interval)
+    for a in cloud.agents.values():
+        h.add(a.id, a.agent_type, a.availability_zone or "", a.up_since, a.agent_mode)
+    targets = Targets(dhcp_per_network=2, ha_replicas=2)
+    assert state_problems(cloud, h, targets, time.monotonic()) == []  # one agent in az-1, one L3 agent that counts
+    assert d2 not in cloud.stats()["bindings"]["dhcp"][net]

@@ -435,7 +435,8 @@ def test_stats_shape_and_call_counting(server: EmulatorServer, conn: Any, topo: 
     conn.network.get("/nope")  # unknown paths are not counted
     control(server, "GET", "/_emulator/stats")  # nor are control calls
     stats = control(server, "GET", "/_emulator/stats")
-    assert set(stats) == {"calls", "agents", "bindings"}
+    assert set(stats) == {"calls", "rows", "agents", "bindings"}
+    assert stats["rows"] == {"GET /v2.0/agents": 9, "GET /v2.0/agents/{id}/dhcp-networks": 1}
     assert stats["calls"] == {
         "GET /v2.0/agents": 1, "GET /v2.0/agents/{id}/dhcp-networks": 1,
         "POST /v2.0/agents/{id}/l3-routers": 1, "DELETE /v2.0/agents/{id}/l3-routers/{id}": 1,
@@ -451,6 +452,9 @@ def test_stats_shape_and_call_counting(server: EmulatorServer, conn: Any, topo: 
         ("POST", "/v2.0/agents/{id}/l3-routers", 409), ("DELETE", "/v2.0/agents/{id}/l3-routers/{id}", 204)]
     assert calls[1]["member"] == "m1" and calls[0]["member"] is None
     assert calls[3]["ids"] == [topo.l3_a, topo.router]
+    assert [c["rows"] for c in calls] == [9, 1, None, None]
+    assert [(c["resource"], c["exists"]) for c in calls] == [(None, None), (None, None), (topo.router, True),
+                                                             (topo.router, True)]
     assert calls[0]["at"] <= calls[3]["at"] <= time.monotonic()
     assert topo.cloud.call_log() == calls
     control(server, "POST", "/_emulator/reset-stats")
@@ -515,6 +519,106 @@ def test_injected_reset_closes_without_an_answer(server: EmulatorServer, conn: A
     assert error(bad) == (400, "HTTPBadRequest")
     bad = requests.post(f"{server.url}/_emulator/faults", json={"method": "GET", "colour": "red"}, timeout=5)
     assert error(bad) == (400, "HTTPBadRequest")
+
+
+def test_show_of_one_network_or_router_answers_as_neutron(conn: Any, topo: Topo) -> None:
+    assert conn.network.get(f"/networks/{topo.net}").json()["network"]["id"] == topo.net
+    assert conn.network.get(f"/routers/{topo.router}").json()["router"]["id"] == topo.router
+    assert error(conn.network.get("/networks/0b5e3c52-0000-4000-8000-000000000000")) == (404, "NetworkNotFound")
+    assert error(conn.network.get("/routers/0b5e3c52-0000-4000-8000-000000000000")) == (404, "RouterNotFound")
+    topo.cloud.delete_network(topo.net2)
+    assert error(conn.network.get(f"/networks/{topo.net2}")) == (404, "NetworkNotFound")
+
+
+def test_lies_are_well_formed_lists_and_a_show_tells_the_truth(server: EmulatorServer, conn: Any,
+                                                               topo: Topo) -> None:
+    cloud = topo.cloud
+    cloud.add_fault("*", "*", lie="empty")  # "*": the next LIST call, whichever
+    shown = conn.network.get(f"/networks/{topo.net}")  # a show is no list: the lie waits
+    assert shown.status_code == 200 and shown.json()["network"]["id"] == topo.net
+    assert conn.network.get("/networks").json() == {"networks": []}
+    assert len(conn.network.get("/networks").json()["networks"]) == 2
+    cloud.add_fault("GET", "/v2.0/agents", lie="drop", share=0.5)
+    assert len(conn.network.get("/agents").json()["agents"]) == 9 - 4  # round(9 * 0.5) rows left out
+    cloud.add_fault("GET", "/v2.0/agents/{id}/dhcp-networks", lie="empty")
+    assert conn.network.get(f"/agents/{topo.dhcp_a}/dhcp-networks").json() == {"networks": []}
+    assert [n["id"] for n in conn.network.get(f"/agents/{topo.dhcp_a}/dhcp-networks").json()["networks"]] == [
+        topo.net]
+    log = cloud.call_log()
+    assert [c["lie"] for c in log] == [None, "empty", None, "drop", "empty", None]
+    assert [c["rows"] for c in log] == [None, 0, 2, 5, 0, 1]
+    for bad in ({"method": "GET", "pattern": "/v2.0/networks/{id}", "lie": "empty"},
+                {"method": "POST", "pattern": "/v2.0/agents/{id}/l3-routers", "lie": "empty"},
+                {"method": "GET", "pattern": "*", "lie": "bigger"},
+                {"method": "GET", "pattern": "*", "lie": "empty", "status": 500},
+                {"method": "GET", "pattern": "*", "lie": "drop", "share": 2}):
+        assert error(requests.post(f"{server.url}/_emulator/faults", json=bad, timeout=5)) == (400, "HTTPBadRequest")
+
+
+def test_a_stale_lie_replays_an_older_answer_to_the_same_request(conn: Any, topo: Topo) -> None:
+    cloud = topo.cloud
+    cloud.answer_history_s = 60.0
+    cloud.add_fault("GET", "/v2.0/networks", lie="stale", age_s=0)
+    assert len(conn.network.get("/networks").json()["networks"]) == 2  # nothing kept yet: the truth
+    before = conn.network.get("/networks", params={"fields": ["id"]}).json()
+    assert before == {"networks": [{"id": topo.net}, {"id": topo.net2}]}
+    new = cloud.add_network("new")
+    cloud._answers = {k: [(at - 5, a) for at, a in v] for k, v in cloud._answers.items()}  # 5 s ago
+    cloud.add_fault("GET", "/v2.0/networks", lie="stale", age_s=2)
+    assert conn.network.get("/networks", params={"fields": ["id"]}).json() == before  # the new one is missing
+    now = conn.network.get("/networks", params={"fields": ["id"]}).json()
+    assert new in {n["id"] for n in now["networks"]}
+    assert [c["lie"] for c in cloud.call_log()] == [None, None, "stale", None]
+
+
+def test_a_malformed_agent_row_lacks_or_mistypes_alive_or_heartbeat(conn: Any, topo: Topo) -> None:
+    for _ in range(6):
+        topo.cloud.add_fault("GET", "/v2.0/agents", lie="malformed")
+        rows = conn.network.get("/agents").json()["agents"]
+        bad = [r for r in rows if not isinstance(r.get("alive"), bool) or not isinstance(
+            r.get("heartbeat_timestamp"), str)]
+        assert len(rows) == 9 and len(bad) == 1
+
+
+def test_cost_model_charges_each_list_by_its_rows(server: EmulatorServer, conn: Any, topo: Topo) -> None:
+    slept: list[float] = []
+    topo.cloud.sleep = slept.append
+    conn.network.get("/networks")
+    assert slept == []  # off by default
+    control(server, "POST", "/_emulator/cost", {"row_cost_us": 1500, "list_base_ms": 20})
+    conn.network.get("/networks")
+    conn.network.get("/agents")
+    conn.network.get(f"/networks/{topo.net}")  # not a list: no cost
+    conn.network.post(f"/agents/{topo.dhcp_b}/dhcp-networks", json={"network_id": topo.net})
+    assert slept == pytest.approx([0.020 + 2 * 0.0015, 0.020 + 9 * 0.0015])
+    topo.cloud.set_cost(api_workers=1)
+    assert topo.cloud.api_workers == 1
+    conn.network.get("/routers")
+    assert slept[-1] == pytest.approx(0.020 + 4 * 0.0015)
+    with pytest.raises(ValueError, match="row_cost_s"):
+        topo.cloud.set_cost(row_cost_s=-1)
+    bad = requests.post(f"{server.url}/_emulator/cost", json={"row_cost": 1}, timeout=5)
+    assert error(bad) == (400, "HTTPBadRequest")
+    with serve(Cloud.build(networks=3, seed=1), row_cost_s=0.002) as other:
+        assert other.cloud.row_cost_s == 0.002 and other.cloud.list_base_s == 0.0
+    built = Cloud.build(networks=1, routers=1, dvr_agents=2, row_cost_s=0.001, list_base_s=0.01, api_workers=1)
+    assert (built.row_cost_s, built.list_base_s, built.api_workers) == (0.001, 0.01, 1)
+    assert sorted(a.agent_mode or "" for a in built.agents.values() if a.agent_type == L3) == [
+        "dvr", "dvr", "legacy", "legacy", "legacy"]
+
+
+def test_scheduling_calls_record_their_resource_and_whether_it_existed(conn: Any, topo: Topo) -> None:
+    conn.network.post(f"/agents/{topo.dhcp_b}/dhcp-networks", json={"network_id": topo.net})
+    conn.network.post(f"/agents/{topo.dhcp_b}/dhcp-networks", json={"network_id": "gone"})
+    topo.cloud.bind_network(topo.dhcp_a, "ghost")  # a binding of a network deleted meanwhile
+    conn.network.delete(f"/agents/{topo.dhcp_a}/dhcp-networks/ghost")
+    conn.network.delete(f"/agents/{topo.l3_a}/l3-routers/{topo.router}")
+    topo.cloud.add_fault("POST", "/v2.0/agents/{id}/l3-routers", status=503)  # a fault answers: still recorded
+    conn.network.post(f"/agents/{topo.l3_b}/l3-routers", json={"router_id": topo.router_free})
+    log = topo.cloud.call_log()
+    assert [(c["status"], c["resource"], c["exists"]) for c in log] == [
+        (201, topo.net, True), (404, "gone", False), (204, "ghost", False), (204, topo.router, True),
+        (503, topo.router_free, True)]
 
 
 def test_race_makes_the_add_meet_another_actors_binding(conn: Any, topo: Topo) -> None:
@@ -636,7 +740,8 @@ def test_cli_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "rpcdaemon.emulator.main", "--listen", "127.0.0.1:0", "--dhcp-agents", "2",
          "--l3-agents", "4", "--networks", "5", "--routers", "8", "--dhcp-per-network", "2", "--seed", "3",
-         "--agent-down-time", "10", "--latency-ms", "1"],
+         "--agent-down-time", "10", "--latency-ms", "1", "--dvr-agents", "1", "--row-cost-us", "100",
+         "--list-base-ms", "1", "--api-workers", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -647,8 +752,9 @@ def test_cli_serves_until_sigterm() -> None:
         url = found.group(1)
         conn = connect(url)
         agents = conn.network.get("/agents", params={"fields": ["agent_type"]}).json()["agents"]
-        assert sorted(a["agent_type"] for a in agents) == [DHCP] * 2 + [L3] * 4
+        assert sorted(a["agent_type"] for a in agents) == [DHCP] * 2 + [L3] * 5  # 4 + 1 in dvr mode
         stats = requests.get(f"{url}/_emulator/stats", timeout=5).json()
+        assert stats["rows"] == {"GET /v2.0/agents": 7}
         assert len(stats["bindings"]["l3"]) == 8 and all(len(a) == 2 for a in stats["bindings"]["dhcp"].values())
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -11,6 +11,9 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
+DVR_ONLY_MODES = frozenset({"dvr", "dvr_no_external"})
+"""L3 agents on compute nodes: never evacuated nor chosen, so never counted with the others of their zone."""
+
 
 @dataclass
 class _Phase:
@@ -26,6 +29,18 @@ class AgentInfo:
     phases: list[_Phase] = field(default_factory=list)
     disturbed: bool = False
     """Its heartbeats were stopped at least once (a kill or a flap)."""
+    mode: str | None = None
+    """An L3 agent's agent_mode."""
+
+    @property
+    def compute(self) -> bool:
+        """An L3 agent in dvr or dvr_no_external mode (a compute node): rpcdaemon must never touch it."""
+        return self.mode in DVR_ONLY_MODES
+
+    @property
+    def group(self) -> tuple[str, str, bool]:
+        """What the disruption guard counts together: one type, one zone, managed agents apart from compute ones."""
+        return self.agent_type, self.zone, self.compute
 
 
 class AgentHistory:
@@ -37,9 +52,23 @@ class AgentHistory:
         self._agents: dict[str, AgentInfo] = {}
         self._lock = threading.Lock()
 
-    def add(self, agent_id: str, agent_type: str, zone: str, up_since: float) -> None:
+    def add(self, agent_id: str, agent_type: str, zone: str, up_since: float, mode: str | None = None) -> None:
         with self._lock:
-            self._agents[agent_id] = AgentInfo(agent_id, agent_type, zone, [_Phase(up_since)])
+            self._agents[agent_id] = AgentInfo(agent_id, agent_type, zone, [_Phase(up_since)], mode=mode)
+
+    def group_of(self, agent_id: str) -> list[str]:
+        """Ids of the agents counted with this one by the disruption guard (itself included)."""
+        info = self.info(agent_id)
+        if info is None:
+            return []
+        return [a.agent_id for a in self.agents() if a.group == info.group]
+
+    def down_since(self, agent_id: str, at: float) -> float | None:
+        """When the down phase holding `at` began (None: up at `at`)."""
+        phase = self._phase(agent_id, at)
+        if phase is None or phase.down_at is None or phase.down_at > at:
+            return None
+        return phase.down_at
 
     def went_down(self, agent_id: str, at: float) -> None:
         with self._lock:

@@ -1,9 +1,18 @@
-"""The fault injector: at random (seeded) moments, it breaks the API, kills and flaps agents, races rpcdaemon for a
-router, jumps rpcdaemon's clock and restarts the bus; when told to stop, it undoes what must not outlive the run.
+"""The fault injector: at random (seeded) moments, it breaks the API, makes it lie, kills and flaps agents (a whole
+zone at times, compute nodes often), races rpcdaemon for a router, deletes and creates resources as tenants do,
+jumps rpcdaemon's clock, restarts the bus, floods it with notifications, and swarms the status port with idle
+clients; when told to stop, it undoes what must not outlive the run.
 
-Agent deaths respect what rpcdaemon is built for: at most a minority of each agent type in each zone is down at a
-time, except for a deliberate "majority kill" (more than half of a zone, at least 3, at one instant), during which
-the disruption guard must hold every action in that zone. Everything it does is counted by kind.
+Agent deaths respect what rpcdaemon is built for: at most a minority of each group the disruption guard counts
+(managed agents of one type in one zone; compute-node `dvr` agents apart) is down at a time, except for a deliberate
+"majority kill" (more than half of a group, at least 3, at one instant) or a zone dying whole, during which the
+guard must hold every action in that zone, and a small zone's hinted resources must wait. Compute nodes die in any
+number: rpcdaemon must neither touch nor count them.
+
+Lies are well-formed answers with wrong facts (a list with no rows, short of some rows, or an older answer
+replayed): unlike garbage, nothing in the answer says it is wrong. A lie is of a LIST only: showing one resource
+tells the truth, as a server behind a load balancer with one stale replica would. Everything it does is counted
+by kind.
 """
 
 from __future__ import annotations
@@ -20,8 +29,11 @@ from dataclasses import dataclass, field
 
 from rpcdaemon.chaos.clock import JumpClock
 from rpcdaemon.chaos.config import ChaosConfig
+from rpcdaemon.chaos.fleet import Fleet
 from rpcdaemon.chaos.history import AgentHistory
 from rpcdaemon.chaos.relay import OFF, FaultyRelay
+from rpcdaemon.chaos.swarm import Swarm
+from rpcdaemon.emulator.bus import notification_body
 from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
 
 TICK_S = 0.2
@@ -39,6 +51,9 @@ ROW_GARBAGE = {"GET /v2.0/agents": '{"agents": [{"id": 5, "alive": "yes"}]}',
                "GET /v2.0/networks": '{"networks": [{"id": null}]}', "GET /v2.0/routers": '{"routers": [null]}'}
 """A well-formed list with one malformed row, per read: the whole read must fail (a row dropped would make the rest
 look complete: an agent empty, every network deleted, every agent forgotten)."""
+RESOURCE_LISTS = ["GET /v2.0/networks", "GET /v2.0/routers", "GET /v2.0/subnets"]
+BINDING_LISTS = ["GET /v2.0/agents/{id}/dhcp-networks", "GET /v2.0/agents/{id}/l3-routers"]
+BURST_EVENTS = ("router.update.end", "network.update.end", "subnet.update.end", "port.update.end")
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,17 @@ class _Scheduled:
 
 class ChaosMonkey:
     def __init__(self, cloud: Cloud, history: AgentHistory, relay: FaultyRelay, clock: JumpClock,
-                 config: ChaosConfig, faults: Counter[str]) -> None:
+                 config: ChaosConfig, faults: Counter[str], fleet: Fleet | None = None,
+                 status_port: int | None = None) -> None:
         self.cloud = cloud
+        self.fleet = fleet
+        self.status_port = status_port
+        self.swarm: Swarm | None = None
+        self.swarms: list[dict[str, int]] = []
+        """Each finished swarm's figures (connected, failed, closed_by_server)."""
+        self.bursts: list[tuple[float, int]] = []
+        """(start, notifications) of each burst."""
+        self.churned = 0
         self.history = history
         self.relay = relay
         self.clock = clock
@@ -81,6 +105,7 @@ class ChaosMonkey:
         self._majority_until = 0.0
         self._last_jump = -1e9
         self._latency_until: float | None = None
+        self._revision = 100_000
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-monkey", daemon=True)
 
@@ -96,6 +121,7 @@ class ChaosMonkey:
         back. Agents killed for good stay dead: the end state rpcdaemon must converge on."""
         self._stop.set()
         self._thread.join(10)
+        self.end_swarm()
         self.cloud.clear_faults()
         self.cloud.latency_s = 0.0
         self.relay.rates = OFF
@@ -103,22 +129,31 @@ class ChaosMonkey:
         with self._lock:
             pending, self._scheduled = self._scheduled, []
         for item in sorted(pending):
-            if item.kind in ("revive-flap", "revive-majority"):
+            if item.kind in ("revive-flap", "revive-majority", "revive-zone"):
                 item.action()
 
     def parting_kills(self) -> list[str]:
         """The last fault: one more agent of each type dies as the faults stop (within the minority budget), so the
-        convergence that follows includes a real detection and repair."""
-        killed = []
+        convergence that follows includes a real detection and repair; half a dead period before the L3 one, every
+        compute node of its zone dies, for good: they are no reason to hold its evacuation."""
+        now = time.monotonic()
+        victims = []
         for agent_type in (L3, DHCP):
             candidates = sorted(a.agent_id for a in self.history.agents()
-                                if a.agent_type == agent_type and self._can_kill(a.agent_id)
+                                if a.agent_type == agent_type and not a.compute and self._can_kill(a.agent_id)
                                 and self._hosted(a.agent_id, agent_type))
             if candidates:
-                agent_id = self._rng.choice(candidates)
-                self._down(agent_id, "agent_kill_final")
-                killed.append(agent_id)
-        return killed
+                victims.append(self._rng.choice(candidates))
+        l3_zones = {info.zone for v in victims if (info := self.history.info(v)) is not None and info.agent_type == L3}
+        computes = [a.agent_id for a in self.history.agents()
+                    if a.compute and a.zone in l3_zones and not self.history.is_down(a.agent_id, now)]
+        for agent_id in computes:
+            self._down(agent_id, "agent_kill_final_compute")
+        if computes:  # the pace of this last fault, not a wait for rpcdaemon: the compute nodes die first
+            time.sleep(self.config.agent_down_time_s / 2)
+        for agent_id in victims:
+            self._down(agent_id, "agent_kill_final")
+        return victims
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
@@ -131,9 +166,22 @@ class ChaosMonkey:
             (rates.api_garbage, self.api_garbage), (rates.latency_spike, self.latency_spike),
             (rates.race_409, self.race), (rates.clock_jump, self.clock_jump),
             (rates.broker_restart, self.broker_restart), (rates.bus_garbage, self.bus_garbage),
+            (rates.list_lie, self.list_lie), (rates.agents_lie, self.agents_lie),
+            (rates.binding_lie, self.binding_lie), (rates.agent_row_malformed, self.agent_row_malformed),
+            (rates.zone_death, self.zone_death), (rates.dvr_kill, self.dvr_kill),
+            (rates.client_swarm, self.client_swarm), (rates.notification_burst, self.notification_burst),
+            (rates.churn, self.churn),
         ]
+        # every fault of the menu strikes at least once, at a seeded moment of the run's first 70%
+        start = time.monotonic()
+        owed: dict[Callable[[], None], float] = {}
+        if self.config.every_fault_once:
+            owed = {action: start + self._rng.uniform(0.05, 0.7) * self.config.duration_s
+                    for per_minute, action in actions if per_minute > 0}
         while not self._stop.wait(TICK_S):
             self._run_due(time.monotonic())
+            if self.swarm is not None and not self.swarm.running:
+                self.end_swarm()
             with self._lock:
                 queued, self._kill_queue = self._kill_queue, []
             for agent_id in queued:
@@ -141,9 +189,16 @@ class ChaosMonkey:
                     self._down(agent_id, "agent_kill_mid_evacuation")
                     self._schedule(self._rng.uniform(2.5, 6.0) * self.config.agent_down_time_s,
                                    functools.partial(self._up, agent_id), "revive")
+            now = time.monotonic()
             for per_minute, action in actions:
-                if self._rng.random() < per_minute / 60.0 * TICK_S:
+                strike = self._rng.random() < per_minute / 60.0 * TICK_S
+                if strike or owed.get(action, now + 1) <= now:
+                    before = sum(self.faults.values())
                     action()
+                    if sum(self.faults.values()) > before:
+                        owed.pop(action, None)
+                    elif action in owed and not strike:
+                        owed[action] = now + 2.0  # it could not strike now (e.g. a zone is down): later
 
     def _schedule(self, after_s: float, action: Callable[[], None], kind: str) -> None:
         with self._lock:
@@ -160,8 +215,8 @@ class ChaosMonkey:
 
     # --- agents -----------------------------------------------------------------------------------------------
 
-    def _group(self, agent_type: str, zone: str) -> list[str]:
-        return [a.agent_id for a in self.history.agents() if a.agent_type == agent_type and a.zone == zone]
+    def _group(self, group: tuple[str, str, bool]) -> list[str]:
+        return [a.agent_id for a in self.history.agents() if a.group == group]
 
     def _down_now(self, agent_ids: list[str]) -> int:
         now = time.monotonic()
@@ -172,7 +227,7 @@ class ChaosMonkey:
         info = self.history.info(agent_id)
         if info is None or self.history.is_down(agent_id, time.monotonic()):
             return False
-        group = self._group(info.agent_type, info.zone)
+        group = self._group(info.group)
         return self._down_now(group) + 1 <= (len(group) - 1) // 2
 
     def _hosted(self, agent_id: str, agent_type: str) -> frozenset[str]:
@@ -223,11 +278,11 @@ class ChaosMonkey:
         now = time.monotonic()
         if now < self._majority_until or now - self._last_jump < 3 * self.config.agent_down_time_s:
             return
-        groups = sorted({(a.agent_type, a.zone) for a in self.history.agents()})
-        idle = [g for g in groups if self._down_now(self._group(*g)) == 0]
+        groups = sorted({a.group for a in self.history.agents() if not a.compute})
+        idle = [g for g in groups if self._down_now(self._group(g)) == 0]
         if not idle:
             return
-        group = self._group(*self._rng.choice(idle))
+        group = self._group(self._rng.choice(idle))
         size = max(3, len(group) // 2 + 1)
         if size > len(group):
             return
@@ -257,6 +312,123 @@ class ChaosMonkey:
             if evacuating and self._rng.random() < self.config.rates.kill_mid_evacuation:
                 self._kill_queue.append(agent_id)
 
+    def zone_death(self) -> None:
+        """Every agent of one zone (network and compute nodes) stops at one instant, for 2-3 dead periods: its
+        hinted resources must wait (not move to another zone), and a big zone's guard must hold."""
+        now = time.monotonic()
+        if now < self._majority_until or now - self._last_jump < 3 * self.config.agent_down_time_s or not self.fleet:
+            return
+        zones = self.fleet.zones
+        small = self.fleet.small_zone
+        zone = small if small is not None and self._rng.random() < 0.5 else self._rng.choice(zones)
+        victims = sorted(a.agent_id for a in self.history.agents()
+                         if a.zone == zone and not self.history.is_down(a.agent_id, now))
+        if not victims:
+            return
+        for agent_id in victims:
+            self._down(agent_id, "agent_zone_death")
+        self.faults["zone_death"] += 1
+        hold = self._rng.uniform(2.0, 3.0) * self.config.agent_down_time_s
+        self._majority_until = now + hold + 3 * self.config.agent_down_time_s
+        for agent_id in victims:
+            self._schedule(hold, functools.partial(self._up, agent_id), "revive-zone")
+
+    def dvr_kill(self) -> None:
+        """Compute nodes die: one to all the dvr agents of a zone, for 1-4 dead periods (or for good if the faults
+        stop first). rpcdaemon must not touch them, nor count them with the network nodes."""
+        now = time.monotonic()
+        by_zone: dict[str, list[str]] = {}
+        for a in self.history.agents():
+            if a.compute and not self.history.is_down(a.agent_id, now):
+                by_zone.setdefault(a.zone, []).append(a.agent_id)
+        if not by_zone:
+            return
+        up = sorted(by_zone[self._rng.choice(sorted(by_zone))])
+        for agent_id in self._rng.sample(up, self._rng.randint(1, len(up))):
+            self._down(agent_id, "agent_compute_kill")
+            self._schedule(self._rng.uniform(1.0, 4.0) * self.config.agent_down_time_s,
+                           functools.partial(self._up, agent_id), "revive")
+
+    # --- tenants ----------------------------------------------------------------------------------------------
+
+    def churn(self) -> None:
+        """A tenant deletes a network or a router and creates another: a new network gets a DHCP subnet (Neutron
+        schedules it on one agent: in its hinted zone when it has hints, as an AZ-aware scheduler does), a new
+        router is hosted nowhere until rpcdaemon schedules it."""
+        fleet = self.fleet
+        if fleet is None:
+            return
+        now = time.monotonic()
+        hints = [self._rng.choice(fleet.zones)] if self._rng.random() < self.config.hinted_share else []
+        if self._rng.random() < 0.5:
+            with self.cloud.lock:
+                victims = sorted(self.cloud.networks)
+            if victims:
+                self.cloud.delete_network(self._rng.choice(victims))
+            if hints:  # one DHCP subnet, scheduled in its zone
+                new = self.cloud.add_network(name=f"churn{self.churned}", availability_zone_hints=hints)
+                live = sorted(a.agent_id for a in self.history.agents() if a.agent_type == DHCP
+                              and a.zone in hints and not self.history.is_down(a.agent_id, now))
+                if live:
+                    self.cloud.bind_network(self._rng.choice(live), new)
+            else:  # Neutron schedules it on one live agent when its DHCP subnet is created
+                new = self.cloud.create_network(name=f"churn{self.churned}")["id"]
+                self.cloud.create_subnet(new)
+            fleet.hints[new] = frozenset(hints)
+            self.faults["tenant_network_churn"] += 1
+        else:
+            with self.cloud.lock:
+                victims = sorted(r for r, row in self.cloud.routers.items() if not row["ha"])
+            if victims:
+                self.cloud.delete_router(self._rng.choice(victims))
+            new = self.cloud.create_router(name=f"churn{self.churned}", availability_zone_hints=hints)["id"]
+            fleet.hints[new] = frozenset(hints)
+            self.faults["tenant_router_churn"] += 1
+        self.churned += 1
+
+    # --- the status port and the bus --------------------------------------------------------------------------
+
+    def client_swarm(self) -> None:
+        """Idle and slow clients fill rpcdaemon's status port for 15-30 s, from another process."""
+        if self.status_port is None or self.swarm is not None:
+            return
+        self.swarm = Swarm("127.0.0.1", self.status_port, self.config.swarm_idle, self.config.swarm_slow,
+                           self._rng.uniform(15.0, 30.0)).start()
+        self.faults["status_client_swarm"] += 1
+
+    def end_swarm(self) -> None:
+        swarm, self.swarm = self.swarm, None
+        if swarm is not None:
+            swarm.stop()
+            self.swarms.append(swarm.figures)
+
+    def notification_burst(self) -> None:
+        """Hundreds of fresh notifications (increasing revision numbers, real resources) in about a second."""
+        with self.cloud.lock:
+            resources = [("router", r) for r in self.cloud.routers] + [("network", n) for n in self.cloud.networks]
+        if not resources:
+            return
+        count = self._rng.randint(100, 400)
+        picks = [self._rng.choice(resources) for _ in range(count)]
+        events = [self._rng.choice(BURST_EVENTS) for _ in range(count)]
+        first = self._revision
+        self._revision += count
+        self.bursts.append((time.monotonic(), count))
+        self.faults["bus_notification_burst"] += 1
+        self.faults["bus_notifications_in_bursts"] += count
+
+        def send() -> None:
+            for i, ((kind, resource_id), event) in enumerate(zip(picks, events, strict=True)):
+                if self._stop.is_set():
+                    return
+                key = event.split(".", 1)[0]
+                row = {"id": resource_id, "revision_number": first + i}
+                payload = {key: row if key == kind else {**row, f"{kind}_id": resource_id}}
+                self.relay.publish("notifications.info", notification_body(event, payload))
+                time.sleep(1.0 / count)  # the burst's pace: `count` messages in about a second
+
+        threading.Thread(target=send, name="chaos-burst", daemon=True).start()
+
     # --- the API ----------------------------------------------------------------------------------------------
 
     def _pattern(self, patterns: list[str]) -> str:
@@ -284,6 +456,32 @@ class ChaosMonkey:
             body = ROW_GARBAGE[pattern]
         self.cloud.add_fault("GET", pattern, body=body, count=self._rng.randint(1, 2))
         self.faults["api_garbage_answer"] += 1
+
+    def list_lie(self) -> None:
+        """GET /networks, /routers or /subnets answers 200 with no rows, without a random share of its rows, or
+        with an older answer replayed (resources created since are missing)."""
+        lie = self._rng.choice(["empty", "drop", "stale"])
+        self.cloud.add_fault("GET", self._rng.choice(RESOURCE_LISTS), lie=lie, share=self._rng.uniform(0.05, 0.6),
+                             age_s=self._rng.uniform(2.0, 20.0), count=self._rng.randint(1, 2))
+        self.faults[f"api_lie_list_{lie}"] += 1
+
+    def agents_lie(self) -> None:
+        """GET /agents answers without one to three of its rows."""
+        with self.cloud.lock:
+            total = len(self.cloud.agents)
+        share = self._rng.randint(1, 3) / max(total, 1)
+        self.cloud.add_fault("GET", "GET /v2.0/agents", lie="drop", share=share)
+        self.faults["api_lie_agents_missing_rows"] += 1
+
+    def binding_lie(self) -> None:
+        """One agent's binding list answers empty (or an older answer)."""
+        lie = "empty" if self._rng.random() < 0.7 else "stale"
+        self.cloud.add_fault("GET", self._rng.choice(BINDING_LISTS), lie=lie, age_s=self._rng.uniform(2.0, 20.0))
+        self.faults[f"api_lie_bindings_{lie}"] += 1
+
+    def agent_row_malformed(self) -> None:
+        self.cloud.add_fault("GET", "GET /v2.0/agents", lie="malformed")
+        self.faults["api_agent_row_malformed"] += 1
 
     def latency_spike(self) -> None:
         if self._latency_until is not None:

@@ -4,7 +4,14 @@ Why it exists: rpcdaemon must be tried, tested and benchmarked without an OpenSt
 exactly as a real one (shared/notes/neutron-facts.md, and Neutron's own source where the notes are silent): the same
 status codes and NeutronError types for the scheduling API, in the same order of checks; `alive` computed by the
 server from heartbeats against `agent_down_time`; cascading deletes; auto-scheduling of a network on its first
-DHCP subnet. It also records what a real server cannot tell: every call, and faults to inject.
+DHCP subnet. It also records what a real server cannot tell: every call (with the rows it answered and, for a
+scheduling call, whether its resource existed), and faults to inject: errors, delays, resets, garbage, and
+well-formed lies (a list answered empty, short of some rows, or replayed from an older answer). A lie is always
+of a LIST: showing one resource (GET /v2.0/networks/{id}) tells the truth.
+
+A cost model makes list answers as slow as a real server's: base + rows x row cost (Neutron 29 on 2 cores, one
+uWSGI worker, measured about 1-2 ms per network row and 1 ms per router row), optionally through a bounded number
+of workers. Off by default.
 
 Time comes from an injected clock, so tests can let "75 seconds" pass instantly. One lock guards everything;
 notifications raised while it is held go out after it is released, and latency and injected delays are slept
@@ -42,6 +49,21 @@ _BINARIES = {
     "Metadata agent": ("neutron-metadata-agent", "N/A"),
 }
 CALL_LOG_MAX = 200_000
+LIST_KEYS = {
+    "/v2.0/agents": "agents",
+    "/v2.0/networks": "networks",
+    "/v2.0/subnets": "subnets",
+    "/v2.0/routers": "routers",
+    "/v2.0/agents/{id}/dhcp-networks": "networks",
+    "/v2.0/agents/{id}/l3-routers": "routers",
+    "/v2.0/networks/{id}/dhcp-agents": "agents",
+    "/v2.0/routers/{id}/l3-agents": "agents",
+}
+"""The list endpoints (path pattern -> the key of the rows): the only answers a lie can change, and the ones the
+cost model charges per row."""
+LIES = ("empty", "drop", "stale", "malformed")
+"""empty: no rows; drop: a share of the rows left out; stale: an older answer to the same request replayed;
+malformed: one agent row without `alive` or `heartbeat_timestamp`, or with a wrong type (agents lists only)."""
 
 Notify = Callable[[str, dict[str, Any]], None]
 
@@ -99,8 +121,16 @@ class Fault:
     reset: bool = False
     body: str | None = None
     """Answer this raw text (status `status`, default 200) instead of the real answer: garbage for the client."""
+    lie: str | None = None
+    """One of LIES: the real answer of a list, changed into a well-formed lie."""
+    share: float = 0.5
+    """lie "drop": the share of the rows left out (at least one when there is any)."""
+    age_s: float = 10.0
+    """lie "stale": replay the newest answer at least this old (the oldest kept when none is)."""
 
     def matches(self, method: str, pattern: str) -> bool:
+        if self.lie is not None and (method != "GET" or pattern not in LIST_KEYS):
+            return False
         return self.method in ("*", method) and self.pattern in ("*", pattern)
 
 
@@ -118,10 +148,20 @@ class Call:
     received: float | None = None
     """time.monotonic() when the request arrived (before any latency or injected delay): a write is decided by
     its client before this, `at` can be long after"""
+    rows: int | None = None
+    """A list answered 200: how many rows it held."""
+    lie: str | None = None
+    """A list answered with a lie: which (see LIES)."""
+    resource: str | None = None
+    """A scheduling call (add or remove a network or router): the resource's id."""
+    exists: bool | None = None
+    """A scheduling call: the resource existed when the server took the call (the ground truth, whatever any list
+    said)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "method": self.method, "pattern": self.pattern, "ids": list(self.ids),
-                "status": self.status, "member": self.member, "received": self.received}
+                "status": self.status, "member": self.member, "received": self.received, "rows": self.rows,
+                "lie": self.lie, "resource": self.resource, "exists": self.exists}
 
 
 def split_pattern(method: str, pattern: str) -> tuple[str, str]:
@@ -143,10 +183,21 @@ class Cloud:
     report_interval: float | None = None
     """Seconds between two heartbeats of an up agent; default max(agent_down_time / 4, 0.2)."""
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    """How the cost model waits (a test records instead)."""
     seed: int | None = None
     """Makes the ids deterministic."""
     latency_s: float = 0.0
     """Slept (outside the lock) before answering every API call."""
+    list_base_s: float = 0.0
+    """Cost model: slept (outside the lock) after computing every list answer, plus row_cost_s per row."""
+    row_cost_s: float = 0.0
+    """Cost model: seconds per row of a list answer (Neutron 29, 2 cores, one worker: about 0.001-0.002)."""
+    api_workers: int = 0
+    """Cost model: list answers pay their cost through this many workers at a time, as a server with that many
+    worker processes (0: no bound)."""
+    answer_history_s: float = 0.0
+    """Keep list answers this long (one per request kind per second), for "stale" lies (0: keep none)."""
     agents: dict[str, AgentRec] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -176,6 +227,11 @@ class Cloud:
         self._router_hosts: dict[str, list[str]] = {}
         """router id -> L3 agent ids, in binding order"""
         self._subnet_seq = 0
+        self._lie_rng = random.Random((self.seed or 0) + 7919)
+        self._rows: Counter[str] = Counter()
+        self._answers: dict[tuple[Any, ...], list[tuple[float, dict[str, Any]]]] = {}
+        self._workers: threading.BoundedSemaphore | None = None
+        self._workers_n = 0
 
     # --- locking and notifications ---------------------------------------------------------------------------
 
@@ -308,20 +364,25 @@ class Cloud:
     def build(cls, dhcp_agents: int = 3, l3_agents: int = 3, networks: int = 10, routers: int = 10,
               dhcp_per_network: int = 1, agent_down_time: float = 75.0, seed: int | None = None,
               availability_zones: int = 1, clock: Callable[[], float] = time.time,
-              report_interval: float | None = None, latency_s: float = 0.0, l3_agent_mode: str = "legacy") -> Cloud:
+              report_interval: float | None = None, latency_s: float = 0.0, l3_agent_mode: str = "legacy",
+              dvr_agents: int = 0, row_cost_s: float = 0.0, list_base_s: float = 0.0, api_workers: int = 0) -> Cloud:
         """Hosts net-1, net-2... each with a DHCP and/or an L3 agent (zone "nova", or az-1..az-N round robin);
         networks (one DHCP subnet each) bound round robin to `dhcp_per_network` DHCP agents, legacy routers bound
-        round robin to the L3 agents."""
-        if min(dhcp_agents, l3_agents, networks, routers, dhcp_per_network, availability_zones) < 0:
+        round robin to the L3 agents; compute hosts cmp-1, cmp-2... with an L3 agent in `dvr` mode each (hosting
+        nothing rpcdaemon may touch)."""
+        if min(dhcp_agents, l3_agents, networks, routers, dhcp_per_network, availability_zones, dvr_agents) < 0:
             raise ValueError("counts must be >= 0")
         cloud = cls(agent_down_time=agent_down_time, report_interval=report_interval, clock=clock, seed=seed,
                     latency_s=latency_s)
+        cloud.set_cost(row_cost_s=row_cost_s, list_base_s=list_base_s, api_workers=api_workers)
 
         def zone(i: int) -> str:
             return "nova" if availability_zones <= 1 else f"az-{i % availability_zones + 1}"
 
         dhcp_ids = [cloud.add_agent(DHCP, f"net-{i + 1}", zone(i)) for i in range(dhcp_agents)]
         l3_ids = [cloud.add_agent(L3, f"net-{i + 1}", zone(i), agent_mode=l3_agent_mode) for i in range(l3_agents)]
+        for i in range(dvr_agents):
+            cloud.add_agent(L3, f"cmp-{i + 1}", zone(i), agent_mode="dvr")
         for n in range(networks):
             net_id = cloud.add_network(name=f"net{n}")
             for k in range(min(dhcp_per_network, len(dhcp_ids))):
@@ -640,12 +701,15 @@ class Cloud:
     # --- faults ----------------------------------------------------------------------------------------------
 
     def add_fault(self, method: str, pattern: str, status: int | None = None, delay_s: float = 0.0, count: int = 1,
-                  reset: bool = False, body: str | None = None) -> None:
+                  reset: bool = False, body: str | None = None, lie: str | None = None, share: float = 0.5,
+                  age_s: float = 10.0) -> None:
         """The next `count` API calls matching `method` ("*": any) and `pattern` ("GET /v2.0/agents",
         "/v2.0/agents/{id}/l3-routers" or "*") sleep `delay_s`, then either close the connection without an
         answer (reset) or answer `status` with an InjectedFault NeutronError (status None: answer normally), or,
         with `body`, answer that raw text (status `status`, default 200) without doing anything: a garbled or
-        lying server. Faults are consumed in the order they were added."""
+        lying server; or, with `lie` (see LIES), answer the real answer of a list changed into a well-formed lie
+        (only list calls match such a fault: "*" means every list). Faults are consumed in the order they were
+        added."""
         if not isinstance(method, str) or not isinstance(pattern, str) or not pattern:
             raise ValueError("method and pattern must be non-empty strings")
         if status is not None and (isinstance(status, bool) or not isinstance(status, int)
@@ -659,9 +723,22 @@ class Cloud:
             raise ValueError("reset must be true or false")
         if body is not None and not isinstance(body, str):
             raise ValueError("body must be a string or None")
+        if lie is not None:
+            if lie not in LIES:
+                raise ValueError(f"lie must be one of {', '.join(LIES)}")
+            if body is not None or reset or status is not None:
+                raise ValueError("a lie is a real answer changed: not with body, reset or status")
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ValueError("share must be a number from 0 to 1")
+        if isinstance(age_s, bool) or not isinstance(age_s, int | float) or not age_s >= 0:
+            raise ValueError("age_s must be a number >= 0")
         fault_method, fault_pattern = split_pattern(method, pattern)
+        if lie is not None and (fault_method not in ("*", "GET")
+                                or fault_pattern not in ("*", *LIST_KEYS)):
+            raise ValueError(f"a lie is of a list: {method} {pattern} is not one")
         with self.lock:
-            self._faults.append(Fault(fault_method, fault_pattern, status, float(delay_s), count, reset, body))
+            self._faults.append(Fault(fault_method, fault_pattern, status, float(delay_s), count, reset, body,
+                                      lie, float(share), float(age_s)))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -696,15 +773,125 @@ class Cloud:
                     return fault
             return None
 
+    # --- lies and the cost model -----------------------------------------------------------------------------
+
+    def lie_about(self, fault: Fault, pattern: str, request: tuple[Any, ...], answer: dict[str, Any],
+                  ) -> dict[str, Any] | None:
+        """The answer `fault` turns this real list answer into (None: this lie cannot be told here, e.g. nothing
+        old enough to replay: the truth is answered)."""
+        key = LIST_KEYS[pattern]
+        rows = answer.get(key)
+        if not isinstance(rows, list):
+            return None
+        lied = {k: v for k, v in answer.items() if not k.endswith("_links")}  # a lie has no next page either
+        with self.lock:
+            rng = self._lie_rng
+            if fault.lie == "empty":
+                lied[key] = []
+            elif fault.lie == "drop":
+                if not rows:
+                    return None
+                dropped = max(1, round(len(rows) * fault.share))
+                gone = set(rng.sample(range(len(rows)), min(dropped, len(rows))))
+                lied[key] = [r for i, r in enumerate(rows) if i not in gone]
+            elif fault.lie == "stale":
+                old = self._old_answer(request, fault.age_s)
+                if old is None:
+                    return None
+                lied = {k: v for k, v in old.items() if not k.endswith("_links")}
+            elif fault.lie == "malformed":
+                candidates = [i for i, r in enumerate(rows) if isinstance(r, dict) and "alive" in r]
+                if not candidates:
+                    return None
+                i = rng.choice(candidates)
+                row = dict(rows[i])
+                field_name = rng.choice(["alive", "heartbeat_timestamp"])
+                if rng.random() < 0.5:
+                    row.pop(field_name, None)
+                else:
+                    row[field_name] = rng.choice(["yes", 1, None, [], {"v": True}])
+                lied[key] = [*rows[:i], row, *rows[i + 1:]]
+        return lied
+
+    def remember_answer(self, request: tuple[Any, ...], answer: dict[str, Any]) -> None:
+        """Keep a true list answer (at most one per request kind per second, for answer_history_s)."""
+        if self.answer_history_s <= 0:
+            return
+        now = time.monotonic()
+        with self.lock:
+            kept = self._answers.setdefault(request, [])
+            if kept and now - kept[-1][0] < 1.0:
+                return
+            kept.append((now, answer))
+            while kept and now - kept[0][0] > self.answer_history_s:
+                del kept[0]
+
+    def _old_answer(self, request: tuple[Any, ...], age_s: float) -> dict[str, Any] | None:
+        kept = self._answers.get(request) or []
+        now = time.monotonic()
+        old = [answer for at, answer in kept if now - at >= age_s]
+        if old:
+            return old[-1]
+        return kept[0][1] if kept and now - kept[0][0] >= 0.5 else None
+
+    def set_cost(self, row_cost_s: float | None = None, list_base_s: float | None = None,
+                 api_workers: int | None = None) -> None:
+        """The cost model: each list answer takes list_base_s + rows x row_cost_s, through api_workers at a time
+        (0: no bound); None leaves a value as it is."""
+        for name, value in (("row_cost_s", row_cost_s), ("list_base_s", list_base_s)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not value >= 0):
+                raise ValueError(f"{name} must be a number >= 0")
+        if api_workers is not None and (isinstance(api_workers, bool) or not isinstance(api_workers, int)
+                                        or api_workers < 0):
+            raise ValueError("api_workers must be an integer >= 0")
+        with self.lock:
+            if row_cost_s is not None:
+                self.row_cost_s = float(row_cost_s)
+            if list_base_s is not None:
+                self.list_base_s = float(list_base_s)
+            if api_workers is not None:
+                self.api_workers = api_workers
+
+    def pay_list_cost(self, rows: int) -> None:
+        """Sleep what answering `rows` rows costs (outside the lock), through the bounded workers if any."""
+        with self.lock:
+            cost = self.list_base_s + rows * self.row_cost_s
+            if self.api_workers != self._workers_n:
+                self._workers_n = self.api_workers
+                self._workers = threading.BoundedSemaphore(self.api_workers) if self.api_workers else None
+            workers = self._workers
+        if cost <= 0:
+            return
+        if workers is None:
+            self.sleep(cost)
+            return
+        with workers:
+            self.sleep(cost)
+
     # --- call counting ---------------------------------------------------------------------------------------
 
     def count(self, method: str, pattern: str, ids: tuple[str, ...], status: int, member: str | None,
-              received: float | None = None) -> None:
+              received: float | None = None, rows: int | None = None, lie: str | None = None,
+              resource: str | None = None, exists: bool | None = None) -> None:
         with self.lock:
             self._calls[f"{method} {pattern}"] += 1
-            self._log.append(Call(time.monotonic(), method, pattern, ids, status, member, received))
+            if rows is not None:
+                self._rows[f"{method} {pattern}"] += rows
+            self._log.append(Call(time.monotonic(), method, pattern, ids, status, member, received, rows, lie,
+                                  resource, exists))
             if len(self._log) > CALL_LOG_MAX:
                 del self._log[: CALL_LOG_MAX // 2]
+
+    def resource_exists(self, pattern: str, resource: str) -> bool:
+        """Whether the network (dhcp-networks patterns) or router (l3-routers patterns) exists now."""
+        with self.lock:
+            return resource in (self.networks if "dhcp-networks" in pattern else self.routers)
+
+    def rows_served(self) -> dict[str, int]:
+        """Rows answered by list calls since the last reset_stats, by "METHOD pattern"."""
+        with self.lock:
+            return dict(self._rows)
 
     def drain_calls(self) -> list[Call]:
         """Every counted call since the last drain, oldest first, and forget them (a long chaos run reads the
@@ -716,20 +903,23 @@ class Cloud:
     def reset_stats(self) -> None:
         with self.lock:
             self._calls.clear()
+            self._rows.clear()
             self._log.clear()
 
     def call_log(self) -> list[dict[str, Any]]:
         """Every counted call, oldest first: at (monotonic), method, pattern, ids, status (0: reset), member,
-        received (monotonic)."""
+        received (monotonic), rows, lie, resource, exists."""
         with self.lock:
             return [c.as_dict() for c in self._log]
 
     def stats(self) -> dict[str, Any]:
-        """{"calls": {"METHOD /pattern": n}, "agents": [{id, host, agent_type, alive, admin_state_up}],
+        """{"calls": {"METHOD /pattern": n}, "rows": {"METHOD /pattern": rows answered},
+        "agents": [{id, host, agent_type, alive, admin_state_up}],
         "bindings": {"l3": {router_id: [agent_id...]}, "dhcp": {network_id: [agent_id...]}}}"""
         with self.lock:
             return {
                 "calls": dict(self._calls),
+                "rows": dict(self._rows),
                 "agents": [{"id": a.id, "host": a.host, "agent_type": a.agent_type, "alive": self.is_alive(a),
                             "admin_state_up": a.admin_state_up} for a in self.agents.values()],
                 "bindings": {

@@ -58,7 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dhcp-per-network", type=_count, default=1, metavar="N")
     parser.add_argument("--availability-zones", type=_count, default=1, metavar="N",
                         help="agents in zones az-1..az-N round robin (default 1: all in 'nova')")
+    parser.add_argument("--dvr-agents", type=_count, default=0, metavar="N",
+                        help="compute hosts cmp-1..cmp-N, each with an L3 agent in dvr mode (never to be touched)")
     parser.add_argument("--latency-ms", type=_seconds, default=0.0, metavar="X", help="added to every API call")
+    parser.add_argument("--row-cost-us", type=_seconds, default=0.0, metavar="X",
+                        help="cost model: each list answer takes --list-base-ms + rows x X microseconds (a real "
+                             "Neutron 29 on 2 cores: about 1000-2000 per network row, 1000 per router row; "
+                             "default 0: off)")
+    parser.add_argument("--list-base-ms", type=_seconds, default=0.0, metavar="X",
+                        help="cost model: the fixed part of a list answer's cost (default 0)")
+    parser.add_argument("--api-workers", type=_count, default=0, metavar="N",
+                        help="cost model: list answers pay their cost N at a time, as N worker processes do "
+                             "(default 0: no bound)")
     parser.add_argument("--agent-down-time", type=_seconds, default=75.0, metavar="S",
                         help="seconds without a heartbeat before an agent shows alive=false (default 75)")
     parser.add_argument("--seed", type=int, default=None, help="deterministic ids")
@@ -93,7 +104,9 @@ def _run(opts: argparse.Namespace, host: str, port: int, stop: threading.Event) 
     cloud = Cloud.build(dhcp_agents=opts.dhcp_agents, l3_agents=opts.l3_agents, networks=opts.networks,
                         routers=opts.routers, dhcp_per_network=opts.dhcp_per_network,
                         agent_down_time=opts.agent_down_time, seed=opts.seed,
-                        availability_zones=opts.availability_zones, latency_s=opts.latency_ms / 1000.0)
+                        availability_zones=opts.availability_zones, latency_s=opts.latency_ms / 1000.0,
+                        dvr_agents=opts.dvr_agents, row_cost_s=opts.row_cost_us / 1e6,
+                        list_base_s=opts.list_base_ms / 1000.0, api_workers=opts.api_workers)
     try:
         server = serve(cloud, host, port)
     except OSError as exc:

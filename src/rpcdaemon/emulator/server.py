@@ -10,7 +10,8 @@ limit/marker pagination with `<resource>_links` (next when a page is full, previ
 the scheduler sub-resources (/agents/{id}/dhcp-networks and the like), whose controllers ignore the query string.
 Every API call (version discovery aside) is counted by method and path pattern
 (`GET /v2.0/agents/{id}/dhcp-networks`), which is how the tests and benchmarks check what rpcdaemon costs a Neutron
-server. Faults (status codes, delays, connection resets, garbage bodies) are injected per pattern. Control paths
+server. Faults (status codes, delays, connection resets, garbage bodies, well-formed lies of a list) are injected
+per pattern; list answers can be made to cost what a real server's do (cloud.py, the cost model). Control paths
 live under /_emulator/ and are neither counted, delayed nor faulted.
 """
 
@@ -33,13 +34,20 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from rpcdaemon.emulator.cloud import DHCP, L3, ApiError, Cloud
+from rpcdaemon.emulator.cloud import DHCP, L3, LIST_KEYS, ApiError, Cloud
 
 LOG = logging.getLogger("rpcdaemon.emulator")
 ID = r"([^/]+)"
 MAX_BODY = 16 * 1024 * 1024
 PAGING_KEYS = frozenset({"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir"})
 RESOURCES = ("agent", "network", "subnet", "router")
+SCHEDULING = {
+    ("POST", "/v2.0/agents/{id}/dhcp-networks"): "network_id",
+    ("POST", "/v2.0/agents/{id}/l3-routers"): "router_id",
+    ("DELETE", "/v2.0/agents/{id}/dhcp-networks/{id}"): "",
+    ("DELETE", "/v2.0/agents/{id}/l3-routers/{id}"): "",
+}
+"""The scheduling calls: their resource is in the body (POST, this key) or the path (DELETE, second id)."""
 
 
 @dataclass
@@ -387,6 +395,7 @@ def control(cloud: Cloud, method: str, path: str, body: Any) -> tuple[int, Any]:
         ("POST", "/_emulator/races"): lambda: _done(lambda: cloud.add_race_on_next_add_router(
             _scheduler_body(spec, "router_id"), _scheduler_body(spec, "agent_id"))),
         ("POST", "/_emulator/latency"): lambda: _done(lambda: _set_latency(cloud, spec)),
+        ("POST", "/_emulator/cost"): lambda: _done(lambda: _set_cost(cloud, spec)),
     }
     action = routes.get((method, path.rstrip("/")))
     if action is None:
@@ -400,6 +409,19 @@ def control(cloud: Cloud, method: str, path: str, body: Any) -> tuple[int, Any]:
 def _done(action: Callable[[], None]) -> tuple[int, Any]:
     action()
     return 200, {"ok": True}
+
+
+def _set_cost(cloud: Cloud, spec: dict[str, Any]) -> None:
+    """{"row_cost_us": X, "list_base_ms": Y, "api_workers": N}, each optional."""
+    unknown = set(spec) - {"row_cost_us", "list_base_ms", "api_workers"}
+    if unknown:
+        raise ValueError(f"unknown cost settings: {sorted(unknown)}")
+    row_us, base_ms = spec.get("row_cost_us"), spec.get("list_base_ms")
+    for name, value in (("row_cost_us", row_us), ("list_base_ms", base_ms)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{name} must be a number")
+    cloud.set_cost(row_cost_s=None if row_us is None else row_us / 1e6,
+                   list_base_s=None if base_ms is None else base_ms / 1e3, api_workers=spec.get("api_workers"))
 
 
 def _set_latency(cloud: Cloud, spec: dict[str, Any]) -> None:
@@ -523,14 +545,20 @@ class _Handler(BaseHTTPRequestHandler):
         delay = cloud.latency_s + (fault.delay_s if fault else 0.0)
         if delay > 0:
             time.sleep(delay)
+        try:  # what a scheduling call is about, and whether it exists now: also when a fault answers it
+            resource = _scheduled_resource(method, pattern, ids, _json(raw) if method == "POST" else None)
+        except ApiError:
+            resource = None
+        exists = cloud.resource_exists(pattern, resource) if resource is not None else None
         if fault is not None and fault.reset:
-            cloud.count(method, pattern, ids, 0, member, received)
+            cloud.count(method, pattern, ids, 0, member, received, resource=resource, exists=exists)
             return self._reset()
         if fault is not None and fault.body is not None:
-            cloud.count(method, pattern, ids, fault.status or 200, member, received)
+            cloud.count(method, pattern, ids, fault.status or 200, member, received, resource=resource,
+                        exists=exists)
             return self._send_raw(fault.status or 200, fault.body.encode("utf-8", "replace"))
         if fault is not None and fault.status is not None:
-            cloud.count(method, pattern, ids, fault.status, member, received)
+            cloud.count(method, pattern, ids, fault.status, member, received, resource=resource, exists=exists)
             return self._send(fault.status, ApiError(fault.status, "InjectedFault", "injected fault").body())
         try:
             body = _json(raw) if method in ("POST", "PUT") else None
@@ -540,7 +568,19 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             LOG.exception("emulator: %s %s failed", method, self.path)
             status, answer = 500, _internal_error().body()
-        cloud.count(method, pattern, ids, status, member, received)
+        rows: int | None = None
+        lie: str | None = None
+        if status == 200 and pattern in LIST_KEYS and isinstance(answer, dict):
+            request = (pattern, ids, tuple(sorted((k, tuple(v)) for k, v in query.items())))
+            lied = cloud.lie_about(fault, pattern, request, answer) if fault is not None and fault.lie else None
+            if lied is not None:
+                answer, lie = lied, fault.lie if fault is not None else None
+            else:
+                cloud.remember_answer(request, answer)
+            listed = answer.get(LIST_KEYS[pattern])
+            rows = len(listed) if isinstance(listed, list) else 0
+            cloud.pay_list_cost(rows)
+        cloud.count(method, pattern, ids, status, member, received, rows, lie, resource, exists)
         self._send(status, answer)
 
     def do_GET(self) -> None:
@@ -557,6 +597,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._handle("PATCH")
+
+
+def _scheduled_resource(method: str, pattern: str, ids: tuple[str, ...], body: Any) -> str | None:
+    """The network or router a scheduling call is about (None: not a scheduling call, or no readable id)."""
+    key = SCHEDULING.get((method, pattern))
+    if key is None:
+        return None
+    if not key:
+        return ids[1] if len(ids) > 1 else None
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def pattern_path(pattern: str, ids: tuple[str, ...]) -> str:
@@ -624,10 +675,13 @@ class _HTTPServer6(_HTTPServer):
 
 
 class EmulatorServer:
-    """The emulated Neutron served over HTTP from a background thread; `url` has no /v2.0 (openstacksdk adds it)."""
+    """The emulated Neutron served over HTTP from a background thread; `url` has no /v2.0 (openstacksdk adds it).
+    `row_cost_s`, `list_base_s` and `api_workers`, when given, set the cloud's cost model (see Cloud.set_cost)."""
 
-    def __init__(self, cloud: Cloud, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, cloud: Cloud, host: str = "127.0.0.1", port: int = 0, row_cost_s: float | None = None,
+                 list_base_s: float | None = None, api_workers: int | None = None) -> None:
         self.cloud = cloud
+        cloud.set_cost(row_cost_s=row_cost_s, list_base_s=list_base_s, api_workers=api_workers)
         server_cls = _HTTPServer6 if ":" in host else _HTTPServer
         self._httpd = server_cls((host, port), cloud)
         self.port = int(self._httpd.server_address[1])
@@ -663,9 +717,10 @@ class EmulatorServer:
         self.stop()
 
 
-def serve(cloud: Cloud, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
-    """Serve `cloud` on host:port (0: any free port) from a background thread."""
-    return EmulatorServer(cloud, host, port).start()
+def serve(cloud: Cloud, host: str = "127.0.0.1", port: int = 0, row_cost_s: float | None = None,
+          list_base_s: float | None = None, api_workers: int | None = None) -> EmulatorServer:
+    """Serve `cloud` on host:port (0: any free port) from a background thread (cost model: see EmulatorServer)."""
+    return EmulatorServer(cloud, host, port, row_cost_s, list_base_s, api_workers).start()
 
 
 __all__ = ["DHCP", "L3", "ROUTES", "EmulatorServer", "control", "match_route", "serve"]
