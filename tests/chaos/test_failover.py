@@ -117,7 +117,6 @@ def l3_agents(pair: Pair) -> list[str]:
     return sorted(a.id for a in pair.cloud.agents.values() if a.agent_type == L3)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 5: the budget restarts at every takeover (fixed elsewhere)")
 def test_a_takeover_does_not_restart_the_evacuation_budget(make_pair: MakePair) -> None:
     pair = make_pair(l3_agents=10, routers=30, budget=2, lease_s=3.0)
     judge = BudgetJudge(pair.history, limit=2, daemon_time=pair.daemon_time, cloud_time=pair.daemon_time)
@@ -141,7 +140,6 @@ def test_a_takeover_does_not_restart_the_evacuation_budget(make_pair: MakePair) 
     assert len(judge.started) == 4 and judge.flags.violations == [], (judge.started, judge.flags.violations)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4: the fence does not stop retries (fixed elsewhere)")
 def test_a_replica_cut_off_stops_calling_within_its_window_also_between_retries(make_pair: MakePair) -> None:
     pair = make_pair(l3_agents=6, routers=12, budget=30, lease_s=3.0)
     windows = ActingWindows()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from rpcdaemon.chaos.config import ChaosConfig, FaultRates
 from rpcdaemon.chaos.invariants import HINTS
 from rpcdaemon.chaos.relay import OFF
@@ -67,7 +65,6 @@ def test_a_hinted_network_placed_outside_its_zone_is_caught() -> None:
     assert report.by_kind()[HINTS] >= 1, report.render()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 6: the disruption guard counts dvr agents (fixed elsewhere)")
 def test_compute_nodes_dying_with_the_last_network_node_do_not_hold_its_evacuation() -> None:
     report = run_chaos(replace(SMALL, dvr_per_zone=4))
     assert report.faults["agent_kill_final_compute"] >= 3, report.faults
