@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TypeVar
 
 from rpcdaemon.core.actions import Call, apply_calls
 from rpcdaemon.model import Agent, AgentId, Network, NetworkId, Router, RouterId, Snapshot
+
+K = TypeVar("K", NetworkId, RouterId)
+V = TypeVar("V", Network, Router)
 
 
 class ReadKind(StrEnum):
@@ -94,33 +98,31 @@ class RouterRead:
 
 def with_network(cached: Snapshot, read: NetworkRead) -> Snapshot:
     """The network as read now: in the list (or not, when deleted) and on exactly the agents that host it."""
-    networks = dict(cached.networks)
-    if read.network is None:
-        networks.pop(read.network_id, None)
-    else:
-        networks[read.network_id] = read.network
-    bindings = cached.dhcp_bindings
-    if bindings is not None:
-        bindings = {
-            agent: (nets | {read.network_id}) if agent in read.hosts else (nets - {read.network_id})
-            for agent, nets in bindings.items()
-        }
-    return replace(cached, networks=networks, dhcp_bindings=bindings)
+    networks = _with_row(cached.networks, read.network_id, read.network)
+    return replace(cached, networks=networks,
+                   dhcp_bindings=_with_hosts(cached.dhcp_bindings, read.network_id, read.hosts))
 
 
 def with_router(cached: Snapshot, read: RouterRead) -> Snapshot:
-    routers = dict(cached.routers)
-    if read.router is None:
-        routers.pop(read.router_id, None)
+    routers = _with_row(cached.routers, read.router_id, read.router)
+    return replace(cached, routers=routers, l3_bindings=_with_hosts(cached.l3_bindings, read.router_id, read.hosts))
+
+
+def _with_row(rows: Mapping[K, V], key: K, row: V | None) -> dict[K, V]:
+    updated = dict(rows)
+    if row is None:
+        updated.pop(key, None)
     else:
-        routers[read.router_id] = read.router
-    bindings = cached.l3_bindings
-    if bindings is not None:
-        bindings = {
-            agent: (ids | {read.router_id}) if agent in read.hosts else (ids - {read.router_id})
-            for agent, ids in bindings.items()
-        }
-    return replace(cached, routers=routers, l3_bindings=bindings)
+        updated[key] = row
+    return updated
+
+
+def _with_hosts(
+    bindings: Mapping[AgentId, frozenset[K]] | None, key: K, hosts: frozenset[AgentId]
+) -> dict[AgentId, frozenset[K]] | None:
+    if bindings is None:
+        return None
+    return {agent: (ids | {key}) if agent in hosts else (ids - {key}) for agent, ids in bindings.items()}
 
 
 def with_own_calls(cached: Snapshot, calls: Iterable[Call]) -> Snapshot:

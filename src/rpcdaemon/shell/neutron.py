@@ -232,12 +232,7 @@ class NeutronClient:
         return RouterRead(router_id, router, frozenset(AgentId(a) for a in hosts))
 
     def _one(self, response: requests.Response, path: str, key: str) -> dict[str, Any]:
-        if response.status_code != 200:
-            raise NeutronReadError(f"GET {path}: HTTP {response.status_code} {_error(response)[1]}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise NeutronReadError(f"GET {path}: answer is not JSON") from exc
+        body = _body(response, path)
         row = body.get(key) if isinstance(body, dict) else None
         if not isinstance(row, dict) or _required(row, "id", path) != path.rsplit("/", 1)[1]:
             raise NeutronReadError(f"GET {path}: answer has no '{key}' object of that id")
@@ -285,13 +280,7 @@ class NeutronClient:
         """Every row of a list, following `<key>_links` next pages."""
         query: dict[str, Any] = dict(params)
         for _page in range(100_000):
-            response = self._get(path, query)
-            if response.status_code != 200:
-                raise NeutronReadError(f"GET {path}: HTTP {response.status_code} {_error(response)[1]}")
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise NeutronReadError(f"GET {path}: answer is not JSON") from exc
+            body = _body(self._get(path, query), path)
             rows = body.get(key) if isinstance(body, dict) else None
             if not isinstance(rows, list):
                 raise NeutronReadError(f"GET {path}: answer has no '{key}' list")
@@ -408,6 +397,16 @@ def parse_agent(row: Mapping[str, Any]) -> Agent | None:
         started_at=_str_or_none(row.get("started_at")),
         agent_mode=mode,
     )
+
+
+def _body(response: requests.Response, path: str) -> Any:
+    """The JSON of a 200 answer to a GET; anything else fails the read."""
+    if response.status_code != 200:
+        raise NeutronReadError(f"GET {path}: HTTP {response.status_code} {_error(response)[1]}")
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise NeutronReadError(f"GET {path}: answer is not JSON") from exc
 
 
 def _error(response: requests.Response) -> tuple[str | None, str]:
