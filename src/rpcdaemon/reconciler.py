@@ -26,7 +26,8 @@ from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
 
 LOG = logging.getLogger("rpcdaemon")
 DISAGREEMENT_RESYNC_S = 30.0
-"""A disagreement forces a full read, at most once in this long (a flapping agent must not cost a read a pass)."""
+"""A disagreement forces a full read, at most once in this long or a tenth of the resync period, whichever is longer
+(a flapping agent must not cost a large cloud a full read every few seconds)."""
 REFUSALS = ("InvalidL3Agent", "InvalidDHCPAgent", "DVRL3CannotAssignToDvrAgent", "RouterL3AgentMismatch",
             "AgentNotFound")
 """Neutron's answers that say this agent will not take this resource (others, a 409 RouterHostedByL3Agent race
@@ -132,7 +133,8 @@ class Reconciler:
                     acting = False
                 plan, state = make_plan(snapshot, before, now, self.policy, heard, standby=standby)
         if any(v.verdict is Verdict.SUSPECT and v.suspect_for_s == 0 for v in plan.verdicts.values()):
-            self.reader.force_full("the bus and the API began to disagree", now, DISAGREEMENT_RESYNC_S)
+            self.reader.force_full("the bus and the API began to disagree", now,
+                                   max(DISAGREEMENT_RESYNC_S, self.reader.period() / 10))
         self.state = state
         self._log_transitions(plan, snapshot)
         results: list[ChangeResult] = []
