@@ -233,3 +233,11 @@ def test_a_standby_counts_every_dead_agent_it_would_evacuate_even_one_already_em
     budget = budget_on_takeover(standby.budget, NOW + 5, observing_since=NOW - 200)
     plan, _ = make_plan(snap, replace(standby, budget=budget), NOW + 5, policy)
     assert plan.evacuating == {"a1"} and any("a2" in n and "deferred" in n for n in plan.notes)
+
+
+def test_a_legacy_router_hosted_only_by_a_compute_node_agent_is_not_hosted_nowhere() -> None:
+    # found by the chaos suite: a router another actor put on a dvr agent was "scheduled" every pass (409)
+    agents = [agent("s0"), agent("c0", mode=AgentMode.DVR)]
+    snap = snapshot(agents, routers("r0"), l3={"c0": {"r0"}})
+    plan, _ = make_plan(snap, observed(snap, P), NOW, P)
+    assert plan.changes == () and any("does not manage" in n for n in plan.notes)

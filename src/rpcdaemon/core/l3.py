@@ -42,9 +42,14 @@ def plan_l3(
 
     changes: list[Change] = []
     waiting: list[str] = []
+    elsewhere: list[str] = []
     for router_id in sorted(snapshot.routers):
         router = snapshot.routers[router_id]
         hosts = hosting.get(router_id, set()) & managed
+        if not router.distributed and not hosts and hosting.get(router_id):
+            # hosted, but only by agents rpcdaemon never touches (compute-node dvr agents): not "hosted nowhere"
+            elsewhere.append(router_id)
+            continue
         candidates = [a for a in targets if fits(router, a)]
         hinted = [a for a in restrict_to_zones(candidates, router.availability_zone_hints)
                   if a.id not in eligible.excluded_for(router_id)]
@@ -54,6 +59,9 @@ def plan_l3(
         if router.availability_zone_hints and not hinted and not planned and _needs_home(hosts, verdicts):
             waiting.append(router_id)
     notes = []
+    if elsewhere:
+        notes.append(f"{len(elsewhere)} router(s) hosted only by agents rpcdaemon does not manage (dvr compute "
+                     f"nodes): left alone (e.g. {elsewhere[0]})")
     if waiting:
         notes.append(f"{len(waiting)} router(s) wait for a live fitting L3 agent in their hinted zones "
                      f"(e.g. {waiting[0]})")
