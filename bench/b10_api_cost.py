@@ -28,6 +28,7 @@ all its rows and with (almost) none, and its API and database CPU are measured a
 
     .venv/bin/python bench/b10_api_cost.py [--networks 1000] [--routers 600] [--window 60] [--quick]
                                            [--cases bcdef] [--new-networks 10] [--repeats 5]
+(RPCD_B10_LOGLEVEL=DEBUG: the daemons' loglevel; RPCD_KEEP_TESTBED=1: their logs and the testbed's kept)
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def write_config(base: Path, bed: Testbed, name: str, *, bus: bool, resync: floa
     daemon = {"plugins": "L3Agent DHCPAgent", "neutron_endpoint": bed.api,
               "agent_down_time": str(bed.topology.agent_down_time), "dry_run": str(dry_run).lower(),
               "status_listen": f"127.0.0.1:{port}", "audit_log": str(base / f"{name}-audit.jsonl"),
-              "loglevel": "INFO"}
+              "loglevel": os.environ.get("RPCD_B10_LOGLEVEL", "INFO")}
     if bus:
         daemon["rpchost"] = bed.rabbit.url
     if resync is not None:
