@@ -12,19 +12,30 @@ the CPU of the API's uWSGI master and workers from /proc over a window, for:
   d     c without the bus (no rpchost).
 Every daemon runs as operators run it (`rpcdaemon -d -c FILE`, dry_run so that nothing changes), gets its start-up
 read and one more pass before the window opens, and is stopped by PID after it. Requests per minute come from its
-/metrics (rpcdaemon_api_requests_total). Only the config, the CLI, /metrics and /proc are used, so the benchmark
-measures any implementation of the daemon unchanged.
+/metrics (rpcdaemon_api_requests_total); the resync period it chose comes from its /status ("reads"), and a full
+read's cost (the `plan` figure) spread over that period is added to the window's figure: the steady state per
+minute. Only the config, the CLI, /metrics, /status and /proc are used, so the benchmark measures any
+implementation of the daemon unchanged.
+
+Then, on the same cloud, the repairs must not have got slower (b10_repairs.py), rpcdaemon at c's config but acting:
+  e     the L3 agent hosting the most routers stopped: from its last heartbeat to all its routers on live agents
+        (goal: agent_down_time + 2 s), and the API CPU of the evacuation;
+  f     Neutron restarted with dhcp_agents_per_network = 1, so that rpcdaemon ('all': 3) adds two copies of each
+        new network: from the subnet create's return to the network on the 3 DHCP agents (goal: 1 s), 10 times.
 
 Last, the per-row cost the emulator should model: each kind of list the full read makes is asked again alone, with
 all its rows and with (almost) none, and its API and database CPU are measured around it.
 
     .venv/bin/python bench/b10_api_cost.py [--networks 1000] [--routers 600] [--window 60] [--quick]
+                                           [--cases bcdef] [--new-networks 10] [--repeats 5]
+(RPCD_B10_LOGLEVEL=DEBUG: the daemons' loglevel; RPCD_KEEP_TESTBED=1: their logs and the testbed's kept)
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import platform
 import re
@@ -36,7 +47,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -48,6 +59,7 @@ sys.path.insert(0, str(REPO / "tests" / "neutron"))
 from procstat import read_stat  # noqa: E402
 from testbed import ApiError, Proc, Testbed, TestbedError, Topology, spawn, wait_for  # noqa: E402
 
+from b10_repairs import Evacuation, NewNetworks, breakdown, evacuate, kind_of, new_networks, wait_quiet  # noqa: E402
 from bus.rabbit import free_port  # noqa: E402
 
 HOSTS = ("net-1", "net-2", "net-3")
@@ -73,26 +85,9 @@ def machine() -> str:
             f"load average {os.getloadavg()[0]:.1f}")
 
 
-def kind_of(url: str) -> str:
-    """What a request reads: 'GET /v2.0/networks', 'DHCP agent's networks', 'L3 agent's routers'..."""
-    path = url.split("?", 1)[0]
-    if path in ("/", ""):
-        return "/ (versions)"
-    if re.fullmatch(r"/v2\.0/agents/[^/]+/dhcp-networks", path):
-        return "DHCP agent's networks"
-    if re.fullmatch(r"/v2\.0/agents/[^/]+/l3-routers", path):
-        return "L3 agent's routers"
-    return path.removeprefix("/v2.0")
-
-
 def requests_in(log: str) -> list[tuple[str, str, int]]:
     """(method, url, msecs) of every request uWSGI logged in `log`."""
     return [(m.group(1), m.group(2), int(m.group(3))) for m in REQUEST_LINE.finditer(log)]
-
-
-def breakdown(calls: list[tuple[str, str, int]]) -> str:
-    counted = Counter(f"{method} {kind_of(url)}" for method, url, _ in calls)
-    return ", ".join(f"{what} x{n}" for what, n in sorted(counted.items())) or "none"
 
 
 # ---------- building the cloud ----------
@@ -185,6 +180,10 @@ class Window:
     passes: float
     failed: float
     calls: list[tuple[str, str, int]]
+    reads: dict[str, Any] = field(default_factory=dict)
+    """The daemon's /status "reads" at the window's end (its resync period, its full reads...)."""
+    full_reads: float = 0.0
+    """Full reads the daemon made within the window (from /status)."""
 
     @staticmethod
     def between(name: str, bed: Testbed, a: Sample, b: Sample) -> Window:
@@ -196,14 +195,15 @@ class Window:
         return value / self.minutes
 
 
-def write_config(base: Path, bed: Testbed, name: str, *, bus: bool, resync: float | None) -> tuple[Path, int]:
-    """rpcdaemon.conf for one case: dry_run, the testbed's API (noauth), its RabbitMQ when `bus`, defaults else."""
+def write_config(base: Path, bed: Testbed, name: str, *, bus: bool, resync: float | None,
+                 dry_run: bool = True) -> tuple[Path, int]:
+    """rpcdaemon.conf for one case: the testbed's API (noauth), its RabbitMQ when `bus`, defaults else."""
     port = free_port()
     assert bed.rabbit is not None
     daemon = {"plugins": "L3Agent DHCPAgent", "neutron_endpoint": bed.api,
-              "agent_down_time": str(bed.topology.agent_down_time), "dry_run": "true",
+              "agent_down_time": str(bed.topology.agent_down_time), "dry_run": str(dry_run).lower(),
               "status_listen": f"127.0.0.1:{port}", "audit_log": str(base / f"{name}-audit.jsonl"),
-              "loglevel": "INFO"}
+              "loglevel": os.environ.get("RPCD_B10_LOGLEVEL", "INFO")}
     if bus:
         daemon["rpchost"] = bed.rabbit.url
     if resync is not None:
@@ -219,10 +219,15 @@ def done_passes(port: int) -> float:
         v for k, v in got.items() if k.startswith("rpcdaemon_passes_total{") and "error" in k)
 
 
-def run_daemon(bed: Testbed, base: Path, name: str, label: str, window_s: float, *, bus: bool,
-               resync: float | None, running: list[Proc]) -> Window:
-    """The daemon started, past its start-up read and one more pass, measured over the window, stopped by PID."""
-    conf, port = write_config(base, bed, name, bus=bus, resync=resync)
+def status(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def start_daemon(bed: Testbed, base: Path, name: str, *, bus: bool, resync: float | None, dry_run: bool,
+                 running: list[Proc]) -> tuple[Proc, int]:
+    """`rpcdaemon -d -c FILE` started on a quiet API, past its start-up read and one more pass."""
+    conf, port = write_config(base, bed, name, bus=bus, resync=resync, dry_run=dry_run)
     checked = subprocess.run([*rpcdaemon_cmd(), "check-config", "-c", str(conf)], capture_output=True, text=True,
                              check=False, timeout=60)
     if checked.returncode:
@@ -231,34 +236,72 @@ def run_daemon(bed: Testbed, base: Path, name: str, label: str, window_s: float,
     proc = spawn(f"rpcdaemon {name}", [*rpcdaemon_cmd(), "-d", "-c", str(conf)], base / f"{name}.log",
                  env={"PYTHONUNBUFFERED": "1"})
     running.append(proc)
+    began = time.monotonic()
+    wait_for(lambda: done_passes(port) >= 2, 600,
+             f"rpcdaemon ({name}) past its start-up read and one more pass", (proc,))
+    print(f"    {name}: start-up read and one pass done in {time.monotonic() - began:.1f} s", flush=True)
+    return proc, port
+
+
+def stop_daemon(proc: Proc, running: list[Proc]) -> None:
+    proc.stop(30)
+    running.remove(proc)
+
+
+def run_daemon(bed: Testbed, base: Path, name: str, label: str, window_s: float, *, bus: bool,
+               resync: float | None, running: list[Proc]) -> Window:
+    """The daemon (dry_run) started, past its start-up read and one more pass, measured over the window, stopped."""
+    proc, port = start_daemon(bed, base, name, bus=bus, resync=resync, dry_run=True, running=running)
     try:
-        began = time.monotonic()
-        wait_for(lambda: done_passes(port) >= 2, 600,
-                 f"rpcdaemon ({name}) past its start-up read and one more pass", (proc,))
-        print(f"    {name}: start-up read and one pass done in {time.monotonic() - began:.1f} s; measuring "
-              f"{window_s:g} s", flush=True)
+        full_before = status(port)["reads"]["full_reads"]
         first = sample(bed, proc, port)
         time.sleep(window_s)  # the measurement window itself
         if not proc.alive():
             raise TestbedError(f"rpcdaemon ({name}) exited during the window; see {proc.log}")
-        return Window.between(label, bed, first, sample(bed, proc, port))
+        window = Window.between(label, bed, first, sample(bed, proc, port))
+        window.reads = status(port)["reads"]
+        window.full_reads = window.reads["full_reads"] - full_before
+        print(f"    {name}: reads {window.reads}", flush=True)
+        return window
     finally:
-        proc.stop(30)
-        running.remove(proc)
+        stop_daemon(proc, running)
 
 
-def wait_quiet(bed: Testbed, deadline_s: float = 180) -> None:
-    """The API done with what was asked before (a stopped daemon's reads run on in the server): its CPU flat."""
-    end = time.monotonic() + deadline_s
-    before = bed.api_cpu_s()
-    while True:
-        time.sleep(1.0)  # the sampling period of this poll
-        now = bed.api_cpu_s()
-        if now - before < 0.03:
-            return
-        if time.monotonic() > end:
-            raise TestbedError(f"the API still busy {deadline_s:g} s after the last client stopped")
-        before = now
+def wait_steady(port: int, proc: Proc, deadline_s: float = 180) -> None:
+    """Past the warm-up, no zone disrupted, every agent 'alive' in the daemon's last pass (none recovering)."""
+    def steady() -> bool:
+        got = status(port)
+        return (not got["warming_up"] and not got["disrupted"] and bool(got["agents"])
+                and all(a["verdict"] == "alive" for a in got["agents"]))
+
+    wait_for(steady, deadline_s, "every agent alive in rpcdaemon's eyes", (proc,))
+
+
+def run_evacuation(bed: Testbed, base: Path, idle_api_per_s: float, running: list[Proc]) -> Evacuation:
+    """e: rpcdaemon at the defaults of c, acting; the L3 agent hosting the most routers stopped."""
+    proc, port = start_daemon(bed, base, "e", bus=True, resync=None, dry_run=False, running=running)
+    try:
+        wait_steady(port, proc)
+        victim = max(bed.agents_of("l3"), key=lambda a: len(bed.routers_on(a.id)))
+        print(f"    e: stopping the L3 agent of {victim.host}", flush=True)
+        evac = evacuate(bed, victim, idle_api_per_s, lambda: total(metrics(port), "rpcdaemon_api_requests_total"),
+                        base / "e-audit.jsonl")
+        print(f"    e: {evac}", flush=True)
+        return evac
+    finally:
+        stop_daemon(proc, running)
+
+
+def run_new_networks(bed: Testbed, base: Path, count: int, running: list[Proc]) -> NewNetworks:
+    """f: Neutron restarted to schedule a new network on ONE DHCP agent, so that rpcdaemon ('all') adds two."""
+    bed.restart_neutron(extra={**bed.topology.extra, "dhcp_agents_per_network": "1"})
+    bed.resume_all(180)
+    proc, port = start_daemon(bed, base, "f", bus=True, resync=None, dry_run=False, running=running)
+    try:
+        wait_steady(port, proc)
+        return new_networks(bed, count, lambda: total(metrics(port), "rpcdaemon_api_requests_total"))
+    finally:
+        stop_daemon(proc, running)
 
 
 def idle(bed: Testbed, window_s: float) -> Window:
@@ -346,7 +389,8 @@ def calibrate(bed: Testbed, plan_calls: list[tuple[str, str, int]], repeats: int
 
 # ---------- the run ----------
 def report(idle_w: Window, windows: list[Window], plan: tuple[float, float, float, list[tuple[str, str, int]]],
-           costs: list[RowCost], opts: argparse.Namespace) -> None:
+           costs: list[RowCost], opts: argparse.Namespace, evac: Evacuation | None = None,
+           fresh: NewNetworks | None = None) -> None:
     api0, db0 = idle_w.per_min(idle_w.api_s), idle_w.per_min(idle_w.db_s)
     print(f"\nB10 result ({opts.networks} networks x 3 DHCP agents, {opts.routers} routers on 3 L3 agents, "
           f"{opts.api_processes} API processes, windows of {opts.window:g} s):")
@@ -361,18 +405,52 @@ def report(idle_w: Window, windows: list[Window], plan: tuple[float, float, floa
     for kind, ms in sorted(slow.items(), key=lambda kv: -sum(kv[1])):
         print(f"      {kind}: {len(ms)} x, {', '.join(f'{m / 1000:.2f}' for m in ms)} s wall")
     targets = {"c": "<= 1 %", "d": "<= 5 %"}
-    print("  | case | API CPU s/min - idle | % of one core | rpcdaemon requests/min | DB CPU s/min - idle | "
-          "rpcdaemon CPU s/min | passes/min | API CPU s/pass | target |")
-    print("  |---|---|---|---|---|---|---|---|---|")
+    print("  | case | API CPU s/min - idle (window) | rpcdaemon requests/min | DB CPU s/min - idle | "
+          "rpcdaemon CPU s/min | passes/min | API CPU s/pass | full reads in window | resync period (/status) | "
+          "amortized full reads s/min | steady state s/min | % of one core | target |")
+    print("  |---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w in windows:
         extra = w.per_min(w.api_s) - api0
         per_pass = f"{(w.api_s - idle_w.api_s / idle_w.minutes * w.minutes) / w.passes:.2f}" if w.passes else "-"
-        print(f"  | {w.name} | {extra:.2f} | {extra / 60 * 100:.1f} % | {w.per_min(w.requests):.0f} "
+        period = float(w.reads.get("resync_period_s") or 0)
+        # a full read every period costs what `plan` cost: spread over the period unless the window held them
+        amortized = api_s / period * 60 if period and not w.full_reads else 0.0
+        steady = extra + amortized
+        print(f"  | {w.name} | {extra:.2f} | {w.per_min(w.requests):.0f} "
               f"(API log {w.per_min(len(w.calls)):.0f}) | {w.per_min(w.db_s) - db0:.2f} | "
               f"{w.per_min(w.daemon_s):.2f} | {w.per_min(w.passes):.1f}"
-              f"{f' ({w.failed:.0f} failed)' if w.failed else ''} | {per_pass} | {targets.get(w.name[0], '')} |")
+              f"{f' ({w.failed:.0f} failed)' if w.failed else ''} | {per_pass} | {w.full_reads:.0f} | "
+              f"{period:g} s (last full read {w.reads.get('last_full_read_s')} s) | "
+              f"{f'{amortized:.2f}' if amortized else 'in the window'} | {steady:.2f} | {steady / 60 * 100:.2f} % | "
+              f"{targets.get(w.name[0], '')} |")
     for w in windows:
         print(f"    {w.name} read: {breakdown(w.calls)}")
+    if evac is not None:
+        print(f"  e: the L3 agent of {evac.victim} stopped (SIGSTOP), {evac.routers} routers; rpcdaemon at the "
+              f"defaults of c, acting; agent_down_time {evac.agent_down_time:g} s (neutron.conf and rpcdaemon), "
+              f"a heartbeat every {evac.report_interval:g} s:")
+        print(f"    last heartbeat -> every router on a live agent (API): {evac.elapsed_s:.2f} s (goal <= "
+              f"{evac.agent_down_time + 2:g} s); "
+              f"first removal answered {evac.first_move_s:.2f} s, last move answered {evac.log_done_s:.2f} s "
+              f"(uWSGI log)")
+        print(f"    API CPU of the evacuation: {evac.api_s:.2f} s (to the last move answered: {evac.api_to_done_s:.2f} "
+              f"s), {evac.api_s / evac.routers * 1e3:.0f} ms per router; MariaDB {evac.db_s:.2f} s; rpcdaemon "
+              f"requests {evac.daemon_requests:.0f}; this benchmark's checks {evac.checks} x {evac.check_api_s:.2f} s "
+              f"taken off")
+        print(f"    moves recorded {evac.moves}: {evac.audit}")
+        print(f"    requests (the benchmark's checks taken off): {evac.calls}; not a success: {evac.refused}")
+    if fresh is not None and fresh.latencies_s:
+        print(f"  f: {len(fresh.latencies_s)} new networks with a DHCP subnet; Neutron (dhcp_agents_per_network = 1) "
+              f"put each on {sorted(set(fresh.neutron_put_on))} agent(s), rpcdaemon (all) adds the rest:")
+        print(f"    subnet created -> on all 3 DHCP agents (API, polled every 50 ms): p50 {fresh.p50:.2f} s, max "
+              f"{max(fresh.latencies_s):.2f} s (goal <= 1 s); each: "
+              f"{', '.join(f'{v:.2f}' for v in fresh.latencies_s)}")
+        per_net = fresh.daemon_requests / len(fresh.latencies_s)
+        print(f"    rpcdaemon requests {fresh.daemon_requests:.0f} ({per_net:.1f} per network, its passes' GET "
+              f"/agents included); the API log without this benchmark's own: {fresh.calls}; not a success: "
+              f"{fresh.refused}")
+    if not costs:
+        return
     print("  per-row cost (CPU s per call = fixed + rows x per row; API, and DB beside it):")
     print("  | list | calls per full read | rows | API s/call | API fixed s | API s/row | DB s/call | DB s/row |")
     print("  |---|---|---|---|---|---|---|---|")
@@ -393,10 +471,12 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=1000)
     parser.add_argument("--routers", type=int, default=600)
     parser.add_argument("--window", type=float, default=60, help="seconds per measured window")
-    parser.add_argument("--repeats", type=int, default=5, help="calls per list when deriving the per-row cost")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="calls per list when deriving the per-row cost (0: skip that part)")
     parser.add_argument("--api-processes", type=int, default=2, help="uWSGI processes of the API")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 200 networks, 100 routers, 30 s windows")
-    parser.add_argument("--cases", default="bcd", help="which daemon cases to run (letters of b, c, d)")
+    parser.add_argument("--cases", default="bcdef", help="which daemon cases to run (letters of b, c, d, e, f)")
+    parser.add_argument("--new-networks", type=int, default=10, help="networks created in f")
     opts = parser.parse_args()
     if opts.quick:
         opts.networks, opts.routers, opts.window = 200, 100, 30
@@ -424,8 +504,12 @@ def main() -> None:
                  "d": ("d: defaults, no bus", False, None)}
         windows = [run_daemon(bed, base, c, cases[c][0], opts.window, bus=cases[c][1], resync=cases[c][2],
                               running=running) for c in opts.cases if c in cases]
-        costs = calibrate(bed, plan[3], opts.repeats)
-        report(idle_w, windows, plan, costs, opts)
+        costs = calibrate(bed, plan[3], opts.repeats) if opts.repeats > 0 else []
+        # the repairs last: e moves routers, f restarts Neutron with another dhcp_agents_per_network
+        evac = (run_evacuation(bed, base, idle_w.api_s / idle_w.minutes / 60, running)
+                if "e" in opts.cases else None)
+        fresh = run_new_networks(bed, base, opts.new_networks, running) if "f" in opts.cases else None
+        report(idle_w, windows, plan, costs, opts, evac, fresh)
         print(f"  whole run {time.monotonic() - began:.0f} s; load average now {os.getloadavg()[0]:.1f}")
     finally:
         for proc in list(running):
