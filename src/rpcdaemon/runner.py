@@ -72,6 +72,7 @@ def build_client(settings: Settings, member: str | None = None) -> NeutronClient
         timeout_s=api_timeout(settings),
         read_concurrency=min(settings.max_concurrency, 16),
         member=member,
+        pool_size=settings.max_concurrency,
     )
 
 
@@ -129,6 +130,7 @@ class Daemon:
         self._watchdog_at = 0.0
         self._pass_starts: deque[float] = deque()
         self.status_server: StatusServer | None = None
+        self._bus_connected_before = False
         self.metrics.is_leader.set(int(self.cluster.may_act()))
 
     def _use_bus_heartbeats(self) -> None:
@@ -187,7 +189,9 @@ class Daemon:
             self.bus.on_message(message)
 
         def on_connected() -> None:
-            self.reconciler.reader.force_full("the bus (re)connected: what was sent meanwhile is lost")
+            if self._bus_connected_before:  # the first connection comes with the start-up full read
+                self.reconciler.reader.force_full("the bus reconnected: what was sent meanwhile is lost")
+            self._bus_connected_before = True
             self.bus.connected()
 
         def on_malformed(kind: str, _why: str) -> None:

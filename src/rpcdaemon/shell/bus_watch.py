@@ -70,8 +70,8 @@ class BusWatch:
             self.counts["other"] += 1
             return
         self.counts["notification"] += 1
-        if not message.event_type.startswith(RELEVANT_PREFIXES):
-            return
+        if not message.event_type.startswith(RELEVANT_PREFIXES) or message.event_type.endswith(".start"):
+            return  # a *.start event announces a change not made yet: its *.end wakes the pass that matters
         if message.resource_type and message.resource_id and message.revision_number is not None:
             key = (message.resource_type, message.resource_id)
             with self._lock:
