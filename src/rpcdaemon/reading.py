@@ -61,6 +61,9 @@ class CloudReader:
         self.with_bus = with_bus
         self._clock = clock
         self.last_full_read_s: float | None = None
+        self.agents_read_at: float | None = None
+        """When the last agents list arrived: liveness is judged as of then, not when the rest of the read ended
+        (a slow full read must not let a hold-down end on time no agents list covered)."""
         self.named = NamedResources()
         self._cache: Snapshot | None = None
         self._last_full_at: float | None = None
@@ -88,7 +91,10 @@ class CloudReader:
             if kind is ReadKind.FULL or self._cache is None:
                 kind = ReadKind.FULL
                 started = self._clock()
-                snapshot = self.client.fetch_snapshot(dhcp=self.policy.manage_dhcp, l3=self.policy.manage_l3)
+                listed = self.client.fetch_agents()
+                self.agents_read_at = self._clock()
+                snapshot = self.client.fetch_snapshot(dhcp=self.policy.manage_dhcp, l3=self.policy.manage_l3,
+                                                      agents=listed)
                 # what the read cost the API, at least: its duration, or its rows at what a row costs a real
                 # Neutron (the duration alone shrinks on an API with more workers, the CPU does not)
                 self.last_full_read_s = max(self._clock() - started, ROW_COST_S * rows_of(snapshot))
@@ -113,7 +119,9 @@ class CloudReader:
         return snapshot
 
     def _read_named(self, cached: Snapshot, names: Iterable[tuple[str, str]]) -> Snapshot:
-        snapshot, unknown = with_agents(cached, self.client.fetch_agents())
+        agents = self.client.fetch_agents()
+        self.agents_read_at = self._clock()
+        snapshot, unknown = with_agents(cached, agents)
         if unknown:
             dhcp = [a for a in unknown if snapshot.agents[a].is_dhcp and self.policy.manage_dhcp]
             l3 = [a for a in unknown if snapshot.agents[a].is_l3 and self.policy.manage_l3]

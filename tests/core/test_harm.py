@@ -241,3 +241,16 @@ def test_a_legacy_router_hosted_only_by_a_compute_node_agent_is_not_hosted_nowhe
     snap = snapshot(agents, routers("r0"), l3={"c0": {"r0"}})
     plan, _ = make_plan(snap, observed(snap, P), NOW, P)
     assert plan.changes == () and any("does not manage" in n for n in plan.notes)
+
+
+def test_a_dead_ha_replica_goes_when_no_fitting_agent_is_free_to_replace_it() -> None:
+    # found by the chaos suite: an az1-hinted HA router on all five az1 agents, one dead, kept its dead replica
+    agents = [agent(f"a{i}", alive=i != 0, zone="az1") for i in range(5)] + [agent("b0", zone="az2")]
+    snap = snapshot(agents, routers("h0", ha=True, hints=("az1",)), l3={f"a{i}": {"h0"} for i in range(5)})
+    plan, _ = make_plan(snap, observed(snap, P), NOW, P)
+    assert [(c.action, c.from_agent) for c in plan.changes] == [(ChangeKind.REMOVE_ROUTER, "a0")]
+    # ...but never the last one
+    snap = snapshot([agent("a0", alive=False, zone="az1"), agent("b0", zone="az2")],
+                    routers("h0", ha=True, hints=("az1",)), l3={"a0": {"h0"}})
+    plan, _ = make_plan(snap, observed(snap, P), NOW, P)
+    assert plan.changes == ()

@@ -137,10 +137,20 @@ def _plan_ha(
     taken = set(hosts)
     zones_used = {zone_of(snapshot.agents[a]) for a in staying}
     changes: list[Change] = []
+    living = [a for a in hosts if verdicts[a].verdict is not Verdict.DEAD]
     for agent_id in leaving:
         target = pick_target(candidates, load, exclude=taken, preferred_zone=zone_of(snapshot.agents[agent_id]))
         if target is None:
-            break
+            # no fitting agent is free: the dead replica goes if live ones (or ones this plan adds before it, in
+            # order: a failed add stops the rest of the router's changes) serve the router
+            if living or changes:
+                load.add(agent_id, -1)
+                changes.append(
+                    Change(ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, router.id, agent_id, None,
+                           f"HA replica on dead L3 agent {snapshot.agents[agent_id].host}; no fitting agent is "
+                           f"free to replace it, {len(living) + len(changes)} live replica(s) remain")
+                )
+            continue
         taken.add(target.id)
         zones_used.add(zone_of(target))
         load.add(target.id)
@@ -150,7 +160,7 @@ def _plan_ha(
                    f"HA replica on dead L3 agent {snapshot.agents[agent_id].host} "
                    f"({verdicts[agent_id].reason}); {target.host} is the least loaded fitting agent")
         )
-    replicas = len(staying) + len(changes)
+    replicas = len(staying) + sum(1 for c in changes if c.action is ChangeKind.REPLACE_HA_REPLICA)
     wanted = min(policy.ha_replicas, replicas + len([a for a in candidates if a.id not in taken]))
     while replicas < wanted:
         target = pick_target(candidates, load, exclude=taken, avoid_zones=zones_used)

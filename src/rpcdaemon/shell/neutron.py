@@ -156,8 +156,11 @@ class NeutronClient:
             agents[agent.id] = agent
         return agents
 
-    def fetch_snapshot(self, *, dhcp: bool = True, l3: bool = True) -> Snapshot:
-        agents = self.fetch_agents()
+    def fetch_snapshot(
+        self, *, dhcp: bool = True, l3: bool = True, agents: dict[AgentId, Agent] | None = None
+    ) -> Snapshot:
+        """Everything; `agents`: the agents list when the caller has just read it (to time liveness by it)."""
+        agents = self.fetch_agents() if agents is None else agents
         dhcp_ids = sorted(a.id for a in agents.values() if a.agent_type == DHCP_AGENT) if dhcp else []
         l3_ids = sorted(a.id for a in agents.values() if a.agent_type == L3_AGENT) if l3 else []
         dhcp_bindings, l3_bindings = self.fetch_bindings(dhcp_ids, l3_ids)
