@@ -447,7 +447,11 @@ def _observe(calls: _Calls, repairs: _Repairs, monkey: ChaosMonkey, swarm_watch:
 
 def _check_quiet(daemon: Daemon, report: ChaosReport, cloud: Cloud, history: AgentHistory, targets: Targets,
                  runner: threading.Thread) -> None:
-    """Converged means stable: the next passes change nothing and the state still holds."""
+    """Converged means stable: the next passes change nothing and the state still holds. The pass in flight when
+    the state was first seen converged is the converging one: its last results (counted after their calls and
+    audit records) are not changes after convergence."""
+    in_flight = daemon.passes
+    _await(lambda: daemon.passes > in_flight or not runner.is_alive(), 60, "the converging pass to end")
     before, passes = report.total_changes, daemon.passes
     _await(lambda: daemon.passes >= passes + QUIET_PASSES or not runner.is_alive(),
            QUIET_PASSES * 10 + 10, "quiet passes")
