@@ -71,7 +71,7 @@ REQUEST_LINE = re.compile(r"\] (GET|POST|PUT|DELETE) (\S+) => generated \d+ byte
 def rpcdaemon_cmd() -> list[str]:
     """The console script beside this interpreter (.venv/bin/rpcdaemon), as operators start it."""
     script = Path(sys.executable).with_name("rpcdaemon")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "rpcdaemon.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rpcdaemon.cli.main"]
 
 
 def machine() -> str:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "bus"))
 from agents import Publisher, notification
 from rabbit import Rabbit
 
-from rpcdaemon.runner import Daemon
-from rpcdaemon.shell.executor import ChangeResult
+from rpcdaemon.daemon.executor import ChangeResult
+from rpcdaemon.daemon.loop import Daemon
 
 
 def post(url: str, path: str, body: dict[str, object]) -> dict[str, object]:

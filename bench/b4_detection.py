@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "bus"))
 from rabbit import Rabbit
 
 from rpcdaemon.core.plan import Plan
+from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.model import Snapshot
-from rpcdaemon.runner import Daemon
 
 
 def trial(rabbit_url: str, use_bus: bool) -> float:

@@ -14,9 +14,12 @@ import random
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 
-from rpcdaemon.chaos.config import ChaosConfig
-from rpcdaemon.chaos.run import run_chaos
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chaos rig (testkit/) is not installed
+
+from testkit.chaos.config import ChaosConfig
+from testkit.chaos.run import run_chaos
 
 
 def main() -> int:

@@ -15,14 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rpcdaemon.adapters.audit import AuditLog
+from rpcdaemon.adapters.neutron.client import NeutronClient
+from rpcdaemon.config.settings import Settings, default_settings
 from rpcdaemon.core.liveness import state_from_api
 from rpcdaemon.core.plan import CoreState
-from rpcdaemon.reconciler import Reconciler
-from rpcdaemon.runner import policy_from
-from rpcdaemon.settings import Settings, default_settings
-from rpcdaemon.shell.audit import AuditLog
-from rpcdaemon.shell.executor import Executor
-from rpcdaemon.shell.neutron import NeutronClient
+from rpcdaemon.daemon.executor import Executor
+from rpcdaemon.daemon.loop import policy_from
+from rpcdaemon.daemon.reconciler import Reconciler
 
 HERE = Path(__file__).parent
 

@@ -3,9 +3,9 @@ still lists them), and the table never holds more than its cap (the least recent
 
 from __future__ import annotations
 
-from rpcdaemon.bus.envelope import BusMessage
+from rpcdaemon.adapters.bus.envelope import BusMessage
+from rpcdaemon.adapters.bus.watch import BusWatch
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT, Agent, AgentId, Snapshot
-from rpcdaemon.shell.bus_watch import BusWatch
 
 DEAD = 10.0
 

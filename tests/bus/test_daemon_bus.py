@@ -12,11 +12,11 @@ from agents import Publisher, heartbeat, notification
 from rabbit import Rabbit
 
 from polling import poll
+from rpcdaemon.config.settings import Settings, default_settings
+from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT
-from rpcdaemon.runner import Daemon
-from rpcdaemon.settings import Settings, default_settings
 
 
 @contextmanager

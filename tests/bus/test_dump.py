@@ -11,7 +11,7 @@ from pathlib import Path
 from agents import TOKEN, Publisher, heartbeat, notification
 from rabbit import Rabbit
 
-DUMP = [sys.executable, "-m", "rpcdaemon.cli", "dump"]
+DUMP = [sys.executable, "-m", "rpcdaemon.cli.main", "dump"]
 
 
 def run_dump(rabbit: Rabbit, *args: str, publish: list[tuple[str, str]]) -> str:

@@ -9,9 +9,9 @@ from agents import TOKEN, heartbeat, notification
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rpcdaemon.bus.dump import format_line
-from rpcdaemon.bus.envelope import BusMessage, Malformed, decode
-from rpcdaemon.bus.urls import BusUrlError, broker_urls
+from rpcdaemon.adapters.bus.dump import format_line
+from rpcdaemon.adapters.bus.envelope import BusMessage, Malformed, decode
+from rpcdaemon.config.bus_url import BusUrlError, broker_urls
 
 
 def test_heartbeat() -> None:

@@ -12,8 +12,8 @@ from kombu import Connection, Exchange, Queue
 from rabbit import Rabbit
 
 from polling import poll
-from rpcdaemon.bus.envelope import BusMessage
-from rpcdaemon.bus.listener import BusListener
+from rpcdaemon.adapters.bus.envelope import BusMessage
+from rpcdaemon.adapters.bus.listener import BusListener
 
 
 class Inbox:

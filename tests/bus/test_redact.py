@@ -12,8 +12,8 @@ from agents import notification
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rpcdaemon.bus.dump import format_json, format_line
-from rpcdaemon.bus.envelope import decode
+from rpcdaemon.adapters.bus.dump import format_json, format_line
+from rpcdaemon.adapters.bus.envelope import decode
 from rpcdaemon.redaction import RedactingFormatter, escape_controls, redact, redact_text
 
 SECRET = "S3cr3tMarker"

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rpcdaemon.daemon.loop import Daemon
+from rpcdaemon.daemon.reconciler import PassReport
 from rpcdaemon.emulator.bus import heartbeat_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer
-from rpcdaemon.reconciler import PassReport
-from rpcdaemon.runner import Daemon
 
 DOWN_TIME = 75.0
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from chaos_rig import DOWN_TIME, MakeRig, Rig, VirtualClock
 
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
-from rpcdaemon.runner import Daemon
-from rpcdaemon.settings import default_settings
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import random
 
 import pytest
 from chaos_rig import MakeRig, Rig
+from testkit.chaos.relay import malformed_body
 
-from rpcdaemon.chaos.relay import malformed_body
 from rpcdaemon.emulator.cloud import L3
 
 READS = ["GET /v2.0/agents", "GET /v2.0/agents/{id}/dhcp-networks", "GET /v2.0/agents/{id}/l3-routers",

@@ -14,9 +14,8 @@ import random
 from dataclasses import replace
 
 import pytest
-
-from rpcdaemon.chaos.config import ChaosConfig
-from rpcdaemon.chaos.run import run_chaos
+from testkit.chaos.config import ChaosConfig
+from testkit.chaos.run import run_chaos
 
 FAULT_S = float(os.environ.get("RPCDAEMON_CHAOS_DURATION", "75"))
 

@@ -19,19 +19,19 @@ from pathlib import Path
 
 import pytest
 from chaos_rig import DOWN_TIME, VirtualClock
+from testkit.chaos.cluster import ActingWindows, FaultyBackend
+from testkit.chaos.history import AgentHistory
+from testkit.chaos.invariants import BudgetJudge, FenceJudge
 
 from polling import poll
-from rpcdaemon import runner
-from rpcdaemon.bus.envelope import decode
-from rpcdaemon.chaos.cluster import ActingWindows, FaultyBackend
-from rpcdaemon.chaos.history import AgentHistory
-from rpcdaemon.chaos.invariants import BudgetJudge, FenceJudge
+from rpcdaemon.adapters.bus.envelope import decode
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon import loop as runner
+from rpcdaemon.daemon.loop import Daemon
+from rpcdaemon.daemon.reconciler import PassReport
 from rpcdaemon.emulator.bus import heartbeat_body
 from rpcdaemon.emulator.cloud import L3, Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
-from rpcdaemon.reconciler import PassReport
-from rpcdaemon.runner import Daemon
-from rpcdaemon.settings import default_settings
 
 A, B = "replica-a", "replica-b"
 

@@ -7,12 +7,13 @@ import threading
 import time
 from collections import Counter
 
+from testkit.chaos.config import ChaosConfig
+from testkit.chaos.fleet import build_fleet
+from testkit.chaos.history import AgentHistory
+from testkit.chaos.invariants import Targets, state_problems
+from testkit.chaos.swarm import HeldConnections, Swarm
+
 from polling import poll
-from rpcdaemon.chaos.config import ChaosConfig
-from rpcdaemon.chaos.fleet import build_fleet
-from rpcdaemon.chaos.history import AgentHistory
-from rpcdaemon.chaos.invariants import Targets, state_problems
-from rpcdaemon.chaos.swarm import HeldConnections, Swarm
 from rpcdaemon.emulator.cloud import DHCP, L3
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from testkit.chaos.history import AgentHistory
 
-from rpcdaemon.chaos.history import AgentHistory
 from rpcdaemon.emulator.cloud import L3, Cloud
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from rpcdaemon.chaos.history import AgentHistory
-from rpcdaemon.chaos.invariants import (
+from testkit.chaos.history import AgentHistory
+from testkit.chaos.invariants import (
     BUDGET,
     COMPUTE,
     FENCE,
@@ -19,6 +19,7 @@ from rpcdaemon.chaos.invariants import (
     Targets,
     state_problems,
 )
+
 from rpcdaemon.emulator.cloud import DHCP, L3, Call, Cloud
 
 M = "me"

@@ -7,14 +7,15 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from rpcdaemon.chaos.config import ChaosConfig, FaultRates
-from rpcdaemon.chaos.invariants import HINTS
-from rpcdaemon.chaos.relay import OFF
-from rpcdaemon.chaos.run import run_chaos
+from testkit.chaos.config import ChaosConfig, FaultRates
+from testkit.chaos.invariants import HINTS
+from testkit.chaos.relay import OFF
+from testkit.chaos.run import run_chaos
+
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
+from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
 from rpcdaemon.model import AgentId
-from rpcdaemon.runner import Daemon
 
 QUIET = FaultRates(**{name: 0.0 for name in FaultRates.__dataclass_fields__})
 SMALL = replace(ChaosConfig(), seed=5, duration_s=4.0, agents_per_zone=3, networks=8, routers=8, ha_routers=2,

@@ -7,9 +7,10 @@ import random
 import threading
 from collections import Counter
 
+from testkit.chaos.relay import BusFaultRates, FaultyRelay, malformed_body
+
 from polling import poll
-from rpcdaemon.bus.envelope import Malformed, decode
-from rpcdaemon.chaos.relay import BusFaultRates, FaultyRelay, malformed_body
+from rpcdaemon.adapters.bus.envelope import Malformed, decode
 
 
 class Sink:

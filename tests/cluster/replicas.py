@@ -18,7 +18,7 @@ from typing import Any
 
 from etcd import free_port
 
-RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli"]
+RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli.main"]
 LEASE_S = 3
 
 

@@ -9,8 +9,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "rpcdaemon"
 FORBIDDEN = {
     "os", "io", "time", "datetime", "socket", "http", "urllib", "threading", "asyncio", "subprocess", "logging",
     "random", "requests", "openstack", "keystoneauth1", "kombu", "tooz", "prometheus_client", "pathlib", "shutil",
-    "rpcdaemon.shell", "rpcdaemon.emulator", "rpcdaemon.runner", "rpcdaemon.reconciler", "rpcdaemon.cli",
-    "rpcdaemon.settings",
+    "rpcdaemon.adapters", "rpcdaemon.daemon", "rpcdaemon.cli", "rpcdaemon.config", "rpcdaemon.emulator", "testkit",
 }
 
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from emulated import DOWN_TIME, Env, MakeEnv, VirtualClock
 
+from rpcdaemon.adapters.audit import AuditLog
+from rpcdaemon.adapters.neutron.client import NeutronClient
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.executor import Executor
+from rpcdaemon.daemon.loop import policy_from
+from rpcdaemon.daemon.reconciler import Reconciler
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
-from rpcdaemon.reconciler import Reconciler
-from rpcdaemon.runner import policy_from
-from rpcdaemon.settings import default_settings
-from rpcdaemon.shell.audit import AuditLog
-from rpcdaemon.shell.executor import Executor
-from rpcdaemon.shell.neutron import NeutronClient
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rpcdaemon.adapters.audit import AuditLog
+from rpcdaemon.config.settings import Settings
+from rpcdaemon.daemon.reconciler import PassReport, Reconciler
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer
-from rpcdaemon.reconciler import PassReport, Reconciler
-from rpcdaemon.settings import Settings
-from rpcdaemon.shell.audit import AuditLog
 
 DOWN_TIME = 75.0
 

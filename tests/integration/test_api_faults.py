@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from emulated import Env, MakeEnv
 
+from rpcdaemon.adapters.neutron.client import READ_RETRIES
 from rpcdaemon.model import L3_AGENT
-from rpcdaemon.shell.neutron import READ_RETRIES
 
 
 def every_router_on_one_live_agent(env: Env) -> bool:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from rpcdaemon.config.settings import default_settings
 from rpcdaemon.core.liveness import AgentLiveness, Verdict
 from rpcdaemon.core.plan import Plan
+from rpcdaemon.daemon.loop import API_CATCH_UP_S, Daemon
+from rpcdaemon.daemon.reconciler import PassReport
 from rpcdaemon.model import AgentId
-from rpcdaemon.reconciler import PassReport
-from rpcdaemon.runner import API_CATCH_UP_S, Daemon
-from rpcdaemon.settings import default_settings
 
 
 def daemon_after(*verdicts: AgentLiveness) -> Daemon:

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from polling import poll
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT
-from rpcdaemon.runner import Daemon
-from rpcdaemon.settings import default_settings
 
 LISTS = ("GET /v2.0/networks", "GET /v2.0/routers", "GET /v2.0/agents/{id}/dhcp-networks",
          "GET /v2.0/agents/{id}/l3-routers")

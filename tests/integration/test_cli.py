@@ -16,7 +16,7 @@ from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
 
-RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli"]
+RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli.main"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

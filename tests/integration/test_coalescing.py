@@ -14,11 +14,11 @@ import uuid
 from dataclasses import replace
 
 from polling import poll
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.bus import envelope
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
-from rpcdaemon.runner import Daemon
-from rpcdaemon.settings import default_settings
 
 
 def notification(net_id: str, revision: int) -> str:

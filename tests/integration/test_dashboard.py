@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from emulated import DOWN_TIME, VirtualClock
 
+from rpcdaemon.adapters.status.http import StatusServer
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
-from rpcdaemon.runner import Daemon, start_status_server
-from rpcdaemon.settings import default_settings
-from rpcdaemon.shell.status_http import StatusServer
 
 TOKEN = "dash-t0ken-5ecret"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -7,7 +7,7 @@ import sys
 
 
 def test_demo_shows_both_repairs() -> None:
-    result = subprocess.run([sys.executable, "-m", "rpcdaemon.cli", "demo", "--duration", "14"],
+    result = subprocess.run([sys.executable, "-m", "rpcdaemon.cli.main", "demo", "--duration", "14"],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     out = result.stdout

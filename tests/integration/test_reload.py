@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from rpcdaemon.config.settings import load_settings
+from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
-from rpcdaemon.runner import Daemon, start_status_server
-from rpcdaemon.settings import load_settings
 
 
 def free_port() -> int:

@@ -28,16 +28,16 @@ import pytest
 from bus.agents import Publisher, context, heartbeat, notification
 from bus.rabbit import Rabbit, free_port
 from polling import poll
+from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
+from rpcdaemon.cli.status import render
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.loop import configure_logging
 from rpcdaemon.emulator.bus import envelope
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
-from rpcdaemon.runner import configure_logging
-from rpcdaemon.settings import default_settings
-from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
-from rpcdaemon.status_cli import render
 
 MARKER = "S3cr3tMarker"
-RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli"]
+RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli.main"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("OS_")} | {"PYTHONUNBUFFERED": "1"}
 
 

@@ -13,13 +13,13 @@ import pytest
 from emulated import DOWN_TIME, VirtualClock
 from prometheus_client.parser import text_string_to_metric_families
 
+from rpcdaemon.adapters.status.http import StatusServer
+from rpcdaemon.cli.status import main as status_main
+from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
-from rpcdaemon.runner import Daemon, start_status_server
-from rpcdaemon.settings import default_settings
-from rpcdaemon.shell.status_http import StatusServer
-from rpcdaemon.status_cli import main as status_main
 
 SECRET = "s3cr3t-pa55"
 

@@ -30,10 +30,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_cli import RPCDAEMON
 
 from polling import poll
+from rpcdaemon.adapters.status.http import Limits, StatusServer
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
-from rpcdaemon.shell.status_http import Limits, StatusServer
 
 FD_LIMIT = 256
 IDLE_CLIENTS = 500
@@ -240,7 +240,7 @@ def test_a_client_that_goes_away_is_one_debug_line(caplog: pytest.LogCaptureFixt
         gone.wait(10)
         return big
 
-    caplog.set_level(logging.DEBUG, logger="rpcdaemon.shell.status_http")
+    caplog.set_level(logging.DEBUG, logger="rpcdaemon.adapters.status.http")
     server = start(Limits(), status=status)
     idle = threading.active_count()
     try:
@@ -253,7 +253,7 @@ def test_a_client_that_goes_away_is_one_debug_line(caplog: pytest.LogCaptureFixt
         poll(lambda: threading.active_count() == idle, 10, "the connection's thread ended")
     finally:
         server.stop()
-    mine = [r for r in caplog.records if r.name == "rpcdaemon.shell.status_http" and r.levelno > logging.DEBUG
+    mine = [r for r in caplog.records if r.name == "rpcdaemon.adapters.status.http" and r.levelno > logging.DEBUG
             and "status on" not in r.getMessage()]
     assert mine == [], [r.getMessage() for r in mine]
     assert not any(r.exc_info for r in caplog.records)

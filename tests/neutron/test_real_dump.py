@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.neutron, pytest.mark.timeout(900)]
 
 def dump(bed: Testbed, *args: str) -> str:
     assert bed.rabbit is not None
-    result = subprocess.run([sys.executable, "-m", "rpcdaemon.cli", "dump", "--url", bed.rabbit.url,
+    result = subprocess.run([sys.executable, "-m", "rpcdaemon.cli.main", "dump", "--url", bed.rabbit.url,
                              "--key", "q-reports-plugin", *args], capture_output=True, text=True, timeout=90,
                             check=False)
     assert result.returncode == 0, result.stderr

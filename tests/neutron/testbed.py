@@ -515,11 +515,11 @@ class Rpcdaemon:
         self.proc: Proc | None = None
 
     def check_config(self) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "rpcdaemon.cli", "check-config", "-c", str(self.conf)],
+        return subprocess.run([sys.executable, "-m", "rpcdaemon.cli.main", "check-config", "-c", str(self.conf)],
                               capture_output=True, text=True, check=False, timeout=60)
 
     def start(self) -> None:
-        self.proc = spawn("rpcdaemon", [sys.executable, "-m", "rpcdaemon.cli", "-d", "-c", str(self.conf)],
+        self.proc = spawn("rpcdaemon", [sys.executable, "-m", "rpcdaemon.cli.main", "-d", "-c", str(self.conf)],
                           self.log, env={"PYTHONUNBUFFERED": "1"})
         wait_for(lambda: self.status()["agents"], 60, "rpcdaemon's /status listing agents", (self.proc,))
 

@@ -10,10 +10,10 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.core.liveness import state_from_api
 from rpcdaemon.core.plan import CoreState, make_plan
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.shell.neutron import NeutronClient, NeutronReadError
 
 SCALARS = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=6) | st.sampled_from(
     ["L3 agent", "DHCP agent", "legacy", "dvr", "dvr_snat", "a1", "a2", "n1", "r1", "nova"])

@@ -6,15 +6,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from rpcdaemon.core.leadership import LeaseTiming
-from rpcdaemon.shell.coordination import Cluster
-from rpcdaemon.shell.coordination_url import (
+from rpcdaemon.adapters.coordination import Cluster
+from rpcdaemon.config.coordination_url import (
     REFUSED,
     CoordinationUrlError,
     check_coordination_url,
     group_name,
     tooz_url,
 )
+from rpcdaemon.core.leadership import LeaseTiming
 
 
 @pytest.mark.parametrize("url", ["etcd3+http://127.0.0.1:2379", "etcd3+https://etcd.example:2379?ca_cert=/ca.pem",

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
+from rpcdaemon.adapters.audit import AuditLog
+from rpcdaemon.adapters.neutron.client import CallResult, Outcome
 from rpcdaemon.core.actions import Call, Change, ChangeKind, Op, ResourceType
+from rpcdaemon.daemon.executor import Executor
 from rpcdaemon.model import AgentId
-from rpcdaemon.shell.audit import AuditLog
-from rpcdaemon.shell.executor import Executor
-from rpcdaemon.shell.neutron import CallResult, Outcome
 
 A, B, C = AgentId("a"), AgentId("b"), AgentId("c")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from rpcdaemon.adapters.neutron.client import Outcome, classify, parse_agent
 from rpcdaemon.core.actions import Op
 from rpcdaemon.model import AgentMode
-from rpcdaemon.shell.neutron import Outcome, classify, parse_agent
 
 
 def test_classification_follows_neutron_29() -> None:

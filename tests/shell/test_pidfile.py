@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from rpcdaemon.shell import pidfile
-from rpcdaemon.shell.pidfile import PidfileError, acquire_pidfile, check_pidfile, release_pidfile
+from rpcdaemon.daemon import pidfile
+from rpcdaemon.daemon.pidfile import PidfileError, acquire_pidfile, check_pidfile, release_pidfile
 
 
 @pytest.fixture

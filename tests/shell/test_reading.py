@@ -3,8 +3,8 @@ default resync period does not shrink on an API that answers faster with more wo
 
 from __future__ import annotations
 
+from rpcdaemon.daemon.reading import ROW_COST_S, rows_of
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT, Agent, AgentId, Network, NetworkId, Router, RouterId, Snapshot
-from rpcdaemon.reading import ROW_COST_S, rows_of
 
 
 def test_rows_of_a_full_read() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rpcdaemon.options import render_sample_config
-from rpcdaemon.settings import ConfigError, check_config, default_settings, load_settings
+from rpcdaemon.config.options import render_sample_config
+from rpcdaemon.config.settings import ConfigError, check_config, default_settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

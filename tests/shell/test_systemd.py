@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rpcdaemon.runner import bus_tls
-from rpcdaemon.shell import systemd
+from rpcdaemon.adapters import systemd
+from rpcdaemon.daemon.loop import bus_tls
 
 
 def test_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from rpcdaemon.bus.redact import redact_text
-from rpcdaemon.bus.urls import BusUrlError, broker_urls
+from rpcdaemon.config.bus_url import BusUrlError, broker_urls
 from rpcdaemon.emulator.bus import HeartbeatPump, kombu_publisher, notification_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
+from rpcdaemon.redaction import redact_text
 
 PROG = "rpcdaemon emulator"
 

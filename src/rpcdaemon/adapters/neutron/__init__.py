@@ -1,0 +1,1 @@
+"""Neutron's API: the only code that talks to it."""

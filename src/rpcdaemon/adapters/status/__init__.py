@@ -1,0 +1,1 @@
+"""The status port: the HTTP server, the metrics, the dashboard page."""

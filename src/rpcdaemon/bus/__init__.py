@@ -1,1 +1,0 @@
-"""The AMQP bus: what Neutron says on it (heartbeats, notifications), heard through rpcdaemon's own queues."""

@@ -1,0 +1,82 @@
+"""The status document: what the daemon sees and did, as one JSON-ready dict.
+
+Shared by /status, the dashboard and `rpcdaemon status`. It is built from the last pass's report (agents, verdicts,
+zones, notes) and the audit ring; it holds ids, hosts, counts and reasons, never a URL, token or password. Some of
+those texts quote others (a pass's error quotes an exception, an action's detail quotes Neutron's answer), so the
+whole document goes through rpcdaemon's one redaction before anyone sees it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rpcdaemon import __version__
+from rpcdaemon.redaction import redact
+
+if TYPE_CHECKING:
+    from rpcdaemon.daemon.loop import Daemon
+
+
+def build_status(daemon: Daemon) -> dict[str, Any]:
+    report = daemon.reconciler.last_report
+    agents: list[dict[str, Any]] = []
+    zones: list[dict[str, Any]] = []
+    notes: list[str] = []
+    pending: list[dict[str, Any]] = []
+    warming_up = True
+    if report is not None and report.snapshot is not None and report.plan is not None:
+        snap, plan = report.snapshot, report.plan
+        dhcp = snap.dhcp_bindings or {}
+        l3 = snap.l3_bindings or {}
+        for agent in sorted(snap.agents.values(), key=lambda a: (a.agent_type, a.host)):
+            verdict = plan.verdicts[agent.id]
+            agents.append({
+                "id": agent.id, "host": agent.host, "agent_type": agent.agent_type,
+                "availability_zone": agent.availability_zone, "admin_state_up": agent.admin_state_up,
+                "agent_mode": agent.agent_mode.value if agent.is_l3 else None,
+                "api_alive": agent.alive, "verdict": verdict.verdict.value, "reason": verdict.reason,
+                "silent_s": round(verdict.silent_s, 1), "quiet": verdict.quiet,
+                "load": len(l3.get(agent.id, ())) if agent.is_l3 else len(dhcp.get(agent.id, ())),
+            })
+        zones = [
+            {"agent_type": z.agent_type, "zone": z.availability_zone, "total": z.total, "dead": z.dead,
+             "quiet": z.quiet, "disrupted": z.disrupted}
+            for z in plan.zones.values()
+        ]
+        notes = list(plan.notes)
+        warming_up = plan.warming_up
+        pending = [r.change.as_dict() | {"outcome": r.outcome, "detail": r.detail}
+                   for r in report.results if not r.ok]
+    last_pass = None
+    if report is not None:
+        last_pass = {"time": report.started_at, "duration_s": round(report.duration_s, 3),
+                     "outcome": report.outcome, "error": report.error}
+    plugins = {name: {"last_pass": last_pass} for name in daemon.settings.plugins if name != "Dump"}
+    reader = daemon.reconciler.reader
+    reads = {"last": reader.last_kind.value if reader.last_kind else None, "full_reads": reader.full_reads,
+             "last_full_read_s": round(reader.last_full_read_s, 3) if reader.last_full_read_s is not None else None,
+             "resync_period_s": round(reader.period(), 1)}
+    cluster = daemon.cluster.view()
+    document: dict[str, Any] = redact({
+        "version": __version__,
+        "member": daemon.member,
+        "reads": reads,
+        "role": cluster["role"],
+        "acting": cluster["acting"],
+        "leader": cluster["leader"],
+        "members": cluster["members"],
+        "coordination": {k: cluster[k] for k in ("backend", "group", "error") if k in cluster},
+        "ready": daemon.ready(),
+        "dry_run": daemon.settings.dry_run,
+        "passes": daemon.passes,
+        "last_pass": last_pass,
+        "plugins": plugins,
+        "warming_up": warming_up,
+        "agents": agents,
+        "zones": zones,
+        "disrupted": any(z["disrupted"] for z in zones),
+        "notes": notes,
+        "pending": pending,
+        "recent_actions": [r.as_dict() for r in daemon.audit.recent()[-50:]],
+    })
+    return document

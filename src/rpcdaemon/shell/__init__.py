@@ -1,1 +1,0 @@
-"""The shell: all I/O (Neutron API, files, threads, clocks) around the pure core."""
