@@ -27,6 +27,7 @@ from rabbit import Rabbit
 
 from rpcdaemon.daemon.executor import ChangeResult
 from rpcdaemon.daemon.loop import Daemon
+from rpcdaemon.daemon.observer import Observer
 
 
 def post(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
@@ -37,7 +38,7 @@ def post(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
     return result
 
 
-class Waiter:
+class Waiter(Observer):
     """Signals when a network has had `expected` additions done by the daemon."""
 
     def __init__(self) -> None:
@@ -62,7 +63,7 @@ def measure(url: str, rabbit_url: str | None, count: int, check_interval: float)
     waiter = Waiter()
     settings = settings_for(url, rpchost=rabbit_url or "", check_interval_s=check_interval,
                             status_listen=("", 0))
-    daemon = Daemon(replace(settings, agent_down_time_s=75.0), on_result=waiter.on_result, member="b3")
+    daemon = Daemon(replace(settings, agent_down_time_s=75.0), observer=waiter, member="b3")
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     pub = Publisher(rabbit_url) if rabbit_url else None

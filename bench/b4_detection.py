@@ -22,6 +22,7 @@ from rabbit import Rabbit
 
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.daemon.loop import Daemon
+from rpcdaemon.daemon.observer import Observer
 from rpcdaemon.model import Snapshot
 
 
@@ -32,14 +33,14 @@ def trial(rabbit_url: str, use_bus: bool) -> float:
         victim = next(a["id"] for a in control(url, "GET", "/_emulator/stats")["agents"] if a["host"] == "l3-1")
         started = threading.Event()
 
-        def on_plan(plan: Plan, _snapshot: Snapshot) -> None:
-            if any(c.from_agent == victim for c in plan.changes):
-                started.set()
+        class Watch(Observer):
+            def on_plan(self, plan: Plan, _snapshot: Snapshot) -> None:
+                if any(c.from_agent == victim for c in plan.changes):
+                    started.set()
 
         settings = settings_for(url, rpchost=rabbit_url if use_bus else "", check_interval_s=5.0,
                                 agent_down_time_s=10.0, status_listen=("", 0))
-        daemon = Daemon(settings, member="b4")
-        daemon.reconciler.on_plan = on_plan
+        daemon = Daemon(settings, member="b4", observer=Watch())
         thread = threading.Thread(target=daemon.run, daemon=True)
         thread.start()
         try:

@@ -20,8 +20,8 @@ from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.config.settings import Settings, default_settings
 from rpcdaemon.core.liveness import state_from_api
 from rpcdaemon.core.plan import CoreState
+from rpcdaemon.daemon.compose import policy_from
 from rpcdaemon.daemon.executor import Executor
-from rpcdaemon.daemon.loop import policy_from
 from rpcdaemon.daemon.reconciler import Reconciler
 
 HERE = Path(__file__).parent

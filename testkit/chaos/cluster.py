@@ -74,7 +74,7 @@ class FaultyBackend:
             return member in self._cut
 
     def build_coordination(self, settings: Settings, member: str, wake: Callable[[], None]) -> Coordination:
-        """runner.build_coordination with this backend's drivers (a replica of a chaos run or test)."""
+        """compose.build_coordination with this backend's drivers (a replica of a chaos run or test)."""
         assert settings.coordination_url, "a cluster needs coordination_url"
         return Cluster(settings.coordination_url, settings.coordination_group, member,
                        LeaseTiming(settings.coordination_lease_s), on_role=lambda _role: wake(),

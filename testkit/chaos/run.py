@@ -28,7 +28,8 @@ from rpcdaemon.config.settings import Settings, default_settings
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.daemon.executor import ChangeResult
 from rpcdaemon.daemon.loop import Daemon, start_status_server
-from rpcdaemon.daemon.reconciler import PassReport
+from rpcdaemon.daemon.observer import Observer
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import L3, Call, Cloud
 from rpcdaemon.emulator.server import serve
@@ -284,23 +285,29 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
     threading.excepthook = crash.thread_hook
     starved: list[str] = []
 
-    def on_result(result: ChangeResult) -> None:
-        report.changes[f"{result.change.action.value} {result.outcome}"] += 1
-        if any(mark in result.detail for mark in STARVED):
-            starved.append(f"{result.change.action.value}: {result.detail[:160]}")
+    class Watcher(Observer):
+        def on_result(self, result: ChangeResult) -> None:
+            report.changes[f"{result.change.action.value} {result.outcome}"] += 1
+            if any(mark in result.detail for mark in STARVED):
+                starved.append(f"{result.change.action.value}: {result.detail[:160]}")
 
-    def on_pass(pass_report: PassReport) -> None:
-        report.passes += 1
-        report.pass_errors += pass_report.error is not None
-        if pass_report.error is not None and any(mark in pass_report.error for mark in STARVED):
-            starved.append(f"pass: {pass_report.error[:160]}")
+        def on_pass(self, pass_report: PassReport) -> None:
+            report.passes += 1
+            report.pass_errors += pass_report.error is not None
+            if pass_report.error is not None and any(mark in pass_report.error for mark in STARVED):
+                starved.append(f"pass: {pass_report.error[:160]}")
+
+        def on_plan(self, plan: Plan, _snapshot: Snapshot) -> None:
+            now = time.monotonic()
+            for agent_id, liveness in plan.verdicts.items():
+                if liveness.is_dead:
+                    judge.judged_dead(agent_id, now)
 
     fd_limits: tuple[int, int] | None = None
     try:
         with serve(cloud) as server:
             clock = JumpClock()
-            daemon = Daemon(daemon_settings(config, server.url), on_result=on_result, on_pass=on_pass,
-                            member=MEMBER, clock=clock)
+            daemon = Daemon(daemon_settings(config, server.url), observer=Watcher(), member=MEMBER, clock=clock)
             fd_limits = _lower_fd_limit(config.fd_headroom)
             report.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if fd_limits else None
             status = start_status_server(daemon)
@@ -317,13 +324,6 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
 
             monkey.on_jump = on_jump
 
-            def on_plan(plan: Plan, _snapshot: Snapshot) -> None:
-                now = time.monotonic()
-                for agent_id, liveness in plan.verdicts.items():
-                    if liveness.is_dead:
-                        judge.judged_dead(agent_id, now)
-
-            daemon.reconciler.on_plan = on_plan
             if setup is not None:
                 setup(daemon, cloud)
             pump = HeartbeatPump(cloud, relay.publish).start()

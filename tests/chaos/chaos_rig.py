@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rpcdaemon.daemon.loop import Daemon
-from rpcdaemon.daemon.reconciler import PassReport
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.emulator.bus import heartbeat_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer

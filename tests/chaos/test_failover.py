@@ -28,7 +28,7 @@ from rpcdaemon.adapters.bus.envelope import decode
 from rpcdaemon.config.settings import default_settings
 from rpcdaemon.daemon import loop as runner
 from rpcdaemon.daemon.loop import Daemon
-from rpcdaemon.daemon.reconciler import PassReport
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.emulator.bus import heartbeat_body
 from rpcdaemon.emulator.cloud import L3, Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve

@@ -12,8 +12,8 @@ from emulated import DOWN_TIME, Env, MakeEnv, VirtualClock
 from rpcdaemon.adapters.audit import AuditLog
 from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon.compose import policy_from
 from rpcdaemon.daemon.executor import Executor
-from rpcdaemon.daemon.loop import policy_from
 from rpcdaemon.daemon.reconciler import Reconciler
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve

@@ -13,7 +13,8 @@ from typing import Any
 
 from rpcdaemon.adapters.audit import AuditLog
 from rpcdaemon.config.settings import Settings
-from rpcdaemon.daemon.reconciler import PassReport, Reconciler
+from rpcdaemon.daemon.reconciler import Reconciler
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer
 

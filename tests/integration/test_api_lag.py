@@ -10,7 +10,7 @@ from rpcdaemon.config.settings import default_settings
 from rpcdaemon.core.liveness import AgentLiveness, Verdict
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.daemon.loop import API_CATCH_UP_S, Daemon
-from rpcdaemon.daemon.reconciler import PassReport
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.model import AgentId
 
 

@@ -31,7 +31,7 @@ from polling import poll
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.cli.status import render
 from rpcdaemon.config.settings import default_settings
-from rpcdaemon.daemon.loop import configure_logging
+from rpcdaemon.daemon.process import configure_logging
 from rpcdaemon.emulator.bus import envelope
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rpcdaemon.adapters import systemd
-from rpcdaemon.daemon.loop import bus_tls
+from rpcdaemon.daemon.compose import bus_tls
 
 
 def test_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

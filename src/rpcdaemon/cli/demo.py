@@ -23,6 +23,7 @@ from rpcdaemon.config.settings import default_settings
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.daemon.executor import ChangeResult
 from rpcdaemon.daemon.loop import LOG_FORMAT, Daemon
+from rpcdaemon.daemon.observer import Observer
 from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
@@ -41,6 +42,29 @@ class Story:
         with self._lock:
             self._out.write(f"[t+{time.monotonic() - self._t0:5.1f}s] {text}\n")
             self._out.flush()
+
+
+class Narrator(Observer):
+    """Tells the story from the daemon's own news (core/news.py): transitions, holds, each change."""
+
+    def __init__(self, story: Story, hosts: dict[str, str]) -> None:
+        self._story = story
+        self._hosts = hosts
+
+    def on_plan(self, plan: Plan, snapshot: Snapshot) -> None:
+        for t in plan.news.transitions:
+            agent = snapshot.agents[t.agent_id]
+            self._story.say(f"rpcdaemon: {agent.agent_type} {agent.host} {t.before.value} -> {t.after.value}: "
+                            f"{t.reason}")
+        for note in plan.news.raised:
+            self._story.say(f"rpcdaemon HOLDS: {note}")
+
+    def on_result(self, result: ChangeResult) -> None:
+        c = result.change
+        src = self._hosts.get(c.from_agent, "-") if c.from_agent else "-"
+        dst = self._hosts.get(c.to_agent, "-") if c.to_agent else "-"
+        self._story.say(f"  {c.action.value:<16} {c.resource_type.value} {c.resource_id[:8]}  {src:>7} -> {dst:<7}"
+                        f" {result.outcome} ({result.duration_s * 1000:.0f} ms)")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -70,35 +94,7 @@ def main(argv: Sequence[str]) -> int:
         settings = replace(default_settings(), neutron_endpoint=server.url, check_interval_s=1.0,
                            agent_down_time_s=opts.agent_down_time, agent_down_time_origin="demo",
                            hold_down_s=10.0, audit_log=None)
-        agents = {a["id"]: a for a in cloud.stats()["agents"]}
-
-        def on_result(result: ChangeResult) -> None:
-            c = result.change
-            src = agents[c.from_agent]["host"] if c.from_agent in agents else "-"
-            dst = agents[c.to_agent]["host"] if c.to_agent in agents else "-"
-            story.say(f"  {c.action.value:<16} {c.resource_type.value} {c.resource_id[:8]}  {src:>7} -> {dst:<7}"
-                      f" {result.outcome} ({result.duration_s * 1000:.0f} ms)")
-
-        seen: dict[str, str] = {}
-        notes: set[str] = set()
-
-        def on_plan(plan: Plan, snapshot: Snapshot) -> None:
-            for agent_id, verdict in plan.verdicts.items():
-                if verdict.verdict.value == "suspect":
-                    continue
-                before = seen.get(agent_id)
-                seen[agent_id] = verdict.verdict.value
-                if before is not None and before != verdict.verdict.value:
-                    agent = snapshot.agents[agent_id]
-                    story.say(f"rpcdaemon: {agent.agent_type} {agent.host} {before} -> {verdict.verdict.value}: "
-                              f"{verdict.reason}")
-            for note in sorted(set(plan.notes) - notes):
-                story.say(f"rpcdaemon HOLDS: {note}")
-            notes.clear()
-            notes.update(plan.notes)
-
-        daemon = Daemon(settings, on_result=on_result)
-        daemon.reconciler.on_plan = on_plan
+        daemon = Daemon(settings, observer=Narrator(story, {a["id"]: a["host"] for a in cloud.stats()["agents"]}))
         publish = daemon.in_memory_bus()  # the emulated agents' heartbeats reach the daemon as over RabbitMQ
         pump = HeartbeatPump(cloud, publish).start()
         cloud.notify = lambda event, payload: publish("notifications.info", notification_body(event, payload))

@@ -14,6 +14,7 @@ from rpcdaemon.core.actions import Change, ChangeKind
 from rpcdaemon.core.dhcp import plan_dhcp
 from rpcdaemon.core.l3 import plan_l3
 from rpcdaemon.core.liveness import AgentLiveness, LivenessState, Verdict, is_target, observe
+from rpcdaemon.core.news import News, what_changed
 from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import EvacuationBudget, ZoneHealth, admit_evacuations, assess_zones, zone_of
@@ -34,6 +35,10 @@ class CoreState:
     agent_types: Mapping[AgentId, str] = field(default_factory=dict)
     refusals: Mapping[tuple[str, AgentId], float] = field(default_factory=dict)
     """(resource id, agent) -> until when that agent is not offered that resource."""
+    announced: Mapping[AgentId, Verdict] = field(default_factory=dict)
+    """Each agent's verdict as last told (suspect is never told): a change of it is news."""
+    shown_notes: frozenset[str] = frozenset()
+    """The notes of the last plan: a new one is news, one gone is news."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,8 @@ class Plan:
     """True while observation is younger than the dead threshold: no agent can be judged dead yet."""
     alarms: tuple[str, ...] = ()
     """The notes that are errors: a disrupted zone, a read not trusted."""
+    news: News = field(default_factory=News)
+    """What changed since the last plan: agent transitions, notes raised and cleared (logged once, narrated)."""
 
 
 def make_plan(
@@ -115,8 +122,9 @@ def make_plan(
     changes = never_from_the_living(changes, verdicts, trust.removable_networks)
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
-    plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms))
-    return plan, CoreState(liveness, budget, agent_types, refusals)
+    news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
+    plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), news)
+    return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown)
 
 
 def never_from_the_living(

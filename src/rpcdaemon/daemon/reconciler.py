@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.core.actions import ChangeKind
@@ -21,7 +21,9 @@ from rpcdaemon.core.plan import CoreState, Plan, make_plan, remember_refusals
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import budget_on_takeover
 from rpcdaemon.daemon.executor import ChangeResult, Executor
+from rpcdaemon.daemon.observer import NOBODY, Observer
 from rpcdaemon.daemon.reading import CloudReader
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.model import AgentId, Snapshot
 
 LOG = logging.getLogger("rpcdaemon")
@@ -34,25 +36,6 @@ REFUSALS = ("InvalidL3Agent", "InvalidDHCPAgent", "DVRL3CannotAssignToDvrAgent",
 or a 5xx, say nothing of the agent and are left to the next pass)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PassReport:
-    started_at: float
-    """Wall-clock start (for display only)."""
-    duration_s: float
-    snapshot: Snapshot | None = None
-    plan: Plan | None = None
-    results: list[ChangeResult] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def outcome(self) -> str:
-        if self.error:
-            return "error"
-        if any(not r.ok for r in self.results):
-            return "partial"
-        return "ok"
-
-
 class Reconciler:
     def __init__(
         self,
@@ -63,6 +46,10 @@ class Reconciler:
         wall_clock: Callable[[], float] = time.time,
         resync_s: float | None = 0.0,
         with_bus: bool = False,
+        *,
+        heard: Callable[[Snapshot], Mapping[AgentId, float] | None] | None = None,
+        may_act: Callable[[], bool] | None = None,
+        observer: Observer = NOBODY,
     ) -> None:
         self.client = client
         self.executor = executor
@@ -72,8 +59,6 @@ class Reconciler:
         self.state = CoreState()
         self._clock = clock
         self._wall_clock = wall_clock
-        self._last_verdicts: dict[AgentId, Verdict] = {}
-        self._last_notes: set[str] = set()
         self.last_report: PassReport | None = None
         self._last_error: str | None = None
         self._last_error_at = 0.0
@@ -81,12 +66,12 @@ class Reconciler:
         self._stood_by = False
         """A replica that was a standby takes over with the budget rule; a process's first pass has warm-up."""
         self._first_pass_at: float | None = None
-        self.heard: Callable[[Snapshot], Mapping[AgentId, float] | None] | None = None
-        """When the bus is listened to: last-heard times of agents (rpcdaemon's clock), a second liveness signal."""
-        self.may_act: Callable[[], bool] = lambda: True
+        self.heard = heard
+        """When the bus is listened to: last-heard times of agents (rpcdaemon's clock), a second liveness signal
+        (it answers None while the bus is not evidence)."""
+        self.may_act: Callable[[], bool] = may_act or (lambda: True)
         """False on a standby replica: it observes and plans, so a takeover starts warm, but never acts."""
-        self.on_plan: Callable[[Plan, Snapshot], None] | None = None
-        """Called with each plan before it is carried out (the demo narrates with it)."""
+        self.observer = observer
 
     def run_pass(self, stop: threading.Event | None = None) -> PassReport:
         wall, started = self._wall_clock(), self._clock()
@@ -139,11 +124,10 @@ class Reconciler:
             self.reader.force_full("the bus and the API began to disagree", now,
                                    max(DISAGREEMENT_RESYNC_S, self.reader.period() / 10))
         self.state = state
-        self._log_transitions(plan, snapshot)
+        _log_news(plan, snapshot)
         results: list[ChangeResult] = []
         if acting:
-            if self.on_plan is not None:
-                self.on_plan(plan, snapshot)
+            self.observer.on_plan(plan, snapshot)
             hosts = {a.id: a.host for a in snapshot.agents.values()}
             results = self.executor.run(plan.changes, hosts, stop)
             self.reader.after_changes(results)
@@ -158,23 +142,19 @@ class Reconciler:
         self.last_report = report
         return report
 
-    def _log_transitions(self, plan: Plan, snapshot: Snapshot) -> None:
-        for agent_id, liveness in plan.verdicts.items():
-            if liveness.verdict is Verdict.SUSPECT:  # disagreements are reported as notes, after a grace
-                continue
-            before = self._last_verdicts.get(agent_id)
-            if before is not None and before is not liveness.verdict:
-                agent = snapshot.agents[agent_id]
-                level = logging.WARNING if liveness.verdict is Verdict.DEAD else logging.INFO
-                LOG.log(level, "%s %s (%s): %s -> %s: %s", agent.agent_type, agent.host, agent_id, before.value,
-                        liveness.verdict.value, liveness.reason)
-            self._last_verdicts[agent_id] = liveness.verdict
-        notes = set(plan.notes)
-        for note in sorted(notes - self._last_notes):
-            LOG.log(logging.ERROR if note in plan.alarms else logging.WARNING, "%s", note)
-        for note in sorted(self._last_notes - notes):
-            LOG.info("cleared: %s", note)
-        self._last_notes = notes
+
+
+def _log_news(plan: Plan, snapshot: Snapshot) -> None:
+    """What changed since the last plan (core/news.py), once: an agent turning dead is a WARNING."""
+    for t in plan.news.transitions:
+        agent = snapshot.agents[t.agent_id]
+        level = logging.WARNING if t.after is Verdict.DEAD else logging.INFO
+        LOG.log(level, "%s %s (%s): %s -> %s: %s", agent.agent_type, agent.host, t.agent_id, t.before.value,
+                t.after.value, t.reason)
+    for note in plan.news.raised:
+        LOG.log(logging.ERROR if note in plan.alarms else logging.WARNING, "%s", note)
+    for note in plan.news.cleared:
+        LOG.info("cleared: %s", note)
 
 
 def read_snapshot(client: NeutronClient, policy: Policy, state: CoreState) -> Snapshot:

@@ -4,21 +4,43 @@ Shared by /status, the dashboard and `rpcdaemon status`. It is built from the la
 zones, notes) and the audit ring; it holds ids, hosts, counts and reasons, never a URL, token or password. Some of
 those texts quote others (a pass's error quotes an exception, an action's detail quotes Neutron's answer), so the
 whole document goes through rpcdaemon's one redaction before anyone sees it.
+
+The document is made from one plain value, `StatusView`, that the daemon gathers (`Daemon.status_view`): this
+module knows nothing of the reconciler, the cluster or the audit log, only of what they report.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rpcdaemon import __version__
+from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.redaction import redact
 
-if TYPE_CHECKING:
-    from rpcdaemon.daemon.loop import Daemon
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """Everything /status shows, as the daemon has it now."""
+
+    member: str
+    report: PassReport | None
+    """The last pass's report (None before the first pass)."""
+    reads: Mapping[str, Any]
+    """How the cloud is read: the last read's kind, full reads so far, the last one's cost, the resync period."""
+    cluster: Mapping[str, Any]
+    """The coordination's view: role, acting, leader, members, backend, group, error."""
+    ready: bool
+    dry_run: bool
+    passes: int
+    plugins: Sequence[str]
+    recent_actions: Sequence[Mapping[str, Any]]
+    """The audit records of the latest changes, oldest first (at most 50)."""
 
 
-def build_status(daemon: Daemon) -> dict[str, Any]:
-    report = daemon.reconciler.last_report
+def build_status(view: StatusView) -> dict[str, Any]:
+    report = view.report
     agents: list[dict[str, Any]] = []
     zones: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -51,24 +73,20 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
     if report is not None:
         last_pass = {"time": report.started_at, "duration_s": round(report.duration_s, 3),
                      "outcome": report.outcome, "error": report.error}
-    plugins = {name: {"last_pass": last_pass} for name in daemon.settings.plugins if name != "Dump"}
-    reader = daemon.reconciler.reader
-    reads = {"last": reader.last_kind.value if reader.last_kind else None, "full_reads": reader.full_reads,
-             "last_full_read_s": round(reader.last_full_read_s, 3) if reader.last_full_read_s is not None else None,
-             "resync_period_s": round(reader.period(), 1)}
-    cluster = daemon.cluster.view()
+    plugins = {name: {"last_pass": last_pass} for name in view.plugins if name != "Dump"}
+    cluster = view.cluster
     document: dict[str, Any] = redact({
         "version": __version__,
-        "member": daemon.member,
-        "reads": reads,
+        "member": view.member,
+        "reads": dict(view.reads),
         "role": cluster["role"],
         "acting": cluster["acting"],
         "leader": cluster["leader"],
         "members": cluster["members"],
         "coordination": {k: cluster[k] for k in ("backend", "group", "error") if k in cluster},
-        "ready": daemon.ready(),
-        "dry_run": daemon.settings.dry_run,
-        "passes": daemon.passes,
+        "ready": view.ready,
+        "dry_run": view.dry_run,
+        "passes": view.passes,
         "last_pass": last_pass,
         "plugins": plugins,
         "warming_up": warming_up,
@@ -77,6 +95,6 @@ def build_status(daemon: Daemon) -> dict[str, Any]:
         "disrupted": any(z["disrupted"] for z in zones),
         "notes": notes,
         "pending": pending,
-        "recent_actions": [r.as_dict() for r in daemon.audit.recent()[-50:]],
+        "recent_actions": [dict(r) for r in view.recent_actions],
     })
     return document

@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 
 from rpcdaemon.adapters.bus.envelope import BusMessage
+from rpcdaemon.core.cadence import bus_is_evidence, next_silence
 from rpcdaemon.model import AgentId, Snapshot
 
 LOG = logging.getLogger("rpcdaemon.bus")
@@ -92,8 +93,7 @@ class BusWatch:
         """Last-heard times by agent id, or None while the bus cannot be trusted as a liveness signal."""
         with self._lock:
             self._prune(snapshot, dead_after_s)
-            since = self.listening_since
-            if since is None or self._clock() - since < dead_after_s:
+            if not bus_is_evidence(self.listening_since, self._clock(), dead_after_s):
                 return None
             # An agent never heard (its heartbeats do not reach this exchange) is judged on the API alone.
             return {
@@ -106,8 +106,8 @@ class BusWatch:
         """When the next heard agent falls silent for a whole dead period (to look at once, not at the next poll)."""
         now = self._clock()
         with self._lock:
-            pending = [t + dead_after_s for t in self._heard.values() if t + dead_after_s > now]
-        return min(pending) if pending else None
+            heard = list(self._heard.values())
+        return next_silence(heard, now, dead_after_s)
 
     @property
     def hosts_heard(self) -> int:

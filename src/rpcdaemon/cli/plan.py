@@ -1,0 +1,60 @@
+"""`rpcdaemon plan -c FILE [--json]`: one read of the cloud and what the daemon would do now, and why; acts on
+nothing (a dry run an operator can read before trusting the daemon, or during an incident)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from rpcdaemon.cli.common import EXIT_CONFIG, config_arg
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rpcdaemon plan", description="Read the cloud once and print what rpcdaemon would do now; acts on nothing."
+    )
+    config_arg(parser)
+    parser.add_argument("--json", action="store_true", help="a JSON list of changes")
+    opts = parser.parse_args(argv)
+
+    from rpcdaemon.adapters.neutron.client import NeutronReadError
+    from rpcdaemon.config.settings import ConfigError, load_settings
+    from rpcdaemon.core.liveness import state_from_api
+    from rpcdaemon.core.plan import CoreState, make_plan
+    from rpcdaemon.daemon.compose import build_client, policy_from
+    from rpcdaemon.daemon.reconciler import read_snapshot
+
+    try:
+        settings = load_settings(opts.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    policy = policy_from(settings)
+    try:
+        snapshot = read_snapshot(build_client(settings), policy, CoreState())
+    except NeutronReadError as exc:
+        print(f"rpcdaemon plan: cannot read Neutron: {exc}", file=sys.stderr)
+        return 1
+    now = time.monotonic()
+    state = CoreState(liveness=state_from_api(snapshot.agents, now, policy))
+    plan, _ = make_plan(snapshot, state, now, policy)
+    if opts.json:
+        print(json.dumps([c.as_dict() for c in plan.changes], indent=2))
+        return 0
+    hosts = {a.id: a.host for a in snapshot.agents.values()}
+    dead = sorted(hosts[a] for a, v in plan.verdicts.items() if v.is_dead)
+    print(f"{len(snapshot.agents)} agents ({len(dead)} dead{': ' + ', '.join(dead) if dead else ''}), "
+          f"{len(snapshot.networks)} networks, {len(snapshot.routers)} routers")
+    for note in plan.notes:
+        print(f"HOLD: {note}")
+    if not plan.changes:
+        print("nothing to do")
+    for change in plan.changes:
+        src = hosts.get(change.from_agent, change.from_agent) if change.from_agent else "-"
+        dst = hosts.get(change.to_agent, change.to_agent) if change.to_agent else "-"
+        print(f"{change.action.value:<18} {change.resource_type.value} {change.resource_id}  {src} -> {dst}  "
+              f"({change.reason})")
+    return 0

@@ -1,0 +1,103 @@
+"""Settings -> parts: the Neutron client, the coordination member, the status server, the core's policy.
+
+Everything the daemon is made of is built here from Settings, so that the loop only runs what it is given, and a
+reload knows what a changed option rebuilds (the client, the bus, the status server) or refuses (RESTART_ONLY).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from rpcdaemon.adapters.coordination import Cluster, Coordination, Standalone
+from rpcdaemon.adapters.neutron.client import NeutronClient
+from rpcdaemon.adapters.status.http import StatusServer
+from rpcdaemon.config.settings import Settings
+from rpcdaemon.core.leadership import LeaseTiming
+from rpcdaemon.core.policy import Policy
+
+RESTART_ONLY = {
+    "pidfile": "[Daemon] pidfile",
+    "logfile": "[Daemon] logfile",
+    "coordination_url": "[Daemon] coordination_url",
+    "coordination_lease_s": "[Daemon] coordination_lease",
+    "coordination_group": "[Daemon] coordination_group",
+}
+"""Options a running daemon cannot change (a reload warns and keeps the value in force)."""
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        dead_after_s=settings.agent_down_time_s,
+        hold_down_s=settings.hold_down_s,
+        max_dead_fraction=settings.max_dead_fraction,
+        max_evacuations_per_minute=settings.max_evacuations_per_minute,
+        dhcp_agents_per_network=settings.dhcp.agents_per_network,
+        ha_replicas=settings.l3.ha_replicas,
+        manage_dhcp="DHCPAgent" in settings.plugins,
+        manage_l3="L3Agent" in settings.plugins,
+    )
+
+
+def api_timeout(settings: Settings) -> float:
+    timeouts = [p.timeout_s for name, p in (("L3Agent", settings.l3), ("DHCPAgent", settings.dhcp))
+                if name in settings.plugins]
+    return min(timeouts) if timeouts else settings.l3.timeout_s
+
+
+def build_client(settings: Settings, member: str | None = None) -> NeutronClient:
+    return NeutronClient.connect(
+        cloud=settings.cloud,
+        endpoint=settings.neutron_endpoint,
+        timeout_s=api_timeout(settings),
+        read_concurrency=min(settings.max_concurrency, 16),
+        member=member,
+        pool_size=settings.max_concurrency,
+    )
+
+
+def client_settings(settings: Settings) -> tuple[object, ...]:
+    """What the Neutron client is built from: a reload that changes any of it builds a new client."""
+    return (settings.cloud, settings.neutron_endpoint, api_timeout(settings), min(settings.max_concurrency, 16))
+
+
+def bus_settings(settings: Settings) -> tuple[object, ...]:
+    """What the bus listeners are built from: a reload that changes any of it reconnects."""
+    return (settings.rpchost, settings.rpc_ssl, settings.l3.queue_expire_s, settings.dhcp.queue_expire_s,
+            "Dump" in settings.plugins, settings.dump.queue)
+
+
+def default_member_id() -> str:
+    """RPCDAEMON_MEMBER when set (a name that survives restarts), else host and pid: unique on one host too."""
+    return os.environ.get("RPCDAEMON_MEMBER") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def bus_tls(urls: list[str], files: dict[str, str]) -> bool | dict[str, Any]:
+    """kombu's `ssl` argument: certificate files when configured (the broker's certificate then verified),
+    plain TLS for amqps:// URLs, else none."""
+    if files:
+        return {**files, "cert_reqs": ssl.CERT_REQUIRED if "ca_certs" in files else ssl.CERT_NONE}
+    return any(url.startswith("amqps://") for url in urls)
+
+
+def build_coordination(settings: Settings, member: str, wake: Callable[[], None]) -> Coordination:
+    """A cluster member when coordination_url is set (a new role wakes a pass), else the only instance."""
+    if not settings.coordination_url:
+        return Standalone(member)
+    host, port = settings.status_listen
+    return Cluster(settings.coordination_url, settings.coordination_group, member,
+                   LeaseTiming(settings.coordination_lease_s), on_role=lambda _role: wake(),
+                   status_url=f"http://{host}:{port}/status" if host else None)
+
+
+def build_status_server(settings: Settings, document: Callable[[], dict[str, Any]], metrics: Callable[[], bytes],
+                        ready: Callable[[], bool]) -> StatusServer | None:
+    """The status port, started, when [Daemon] status_listen is set."""
+    host, port = settings.status_listen
+    if not host:
+        return None
+    token = getattr(settings, "status_token", None) or None
+    return StatusServer(host, port, document, metrics, ready, token).start()
