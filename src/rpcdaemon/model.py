@@ -43,6 +43,18 @@ SNAT_MODES = frozenset({AgentMode.LEGACY, AgentMode.DVR_SNAT})
 """L3 agent modes rpcdaemon manages: the others (dvr, dvr_no_external) are compute-node agents, left alone."""
 
 
+class BusKind(StrEnum):
+    """What a message on Neutron's bus is (the bus decoder's `BusMessage.kind`, the metrics' `kind` label): here,
+    below every adapter, so the bus adapter and the metrics name the same values."""
+
+    HEARTBEAT = "heartbeat"
+    """An agent's report_state RPC call."""
+    NOTIFICATION = "notification"
+    RPC = "rpc"
+    """Any other RPC call (counted as `other` in the metrics)."""
+    OTHER = "other"
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
     """One row of GET /v2.0/agents, reduced to what rpcdaemon decides on.

@@ -49,10 +49,22 @@ class FakeProxy:
         response._content = json.dumps(payload).encode()
         return response
 
+    def post(self, path: str, **_: Any) -> requests.Response:
+        raise AssertionError("reading sends no POST")
+
+    def delete(self, path: str, **_: Any) -> requests.Response:
+        raise AssertionError("reading sends no DELETE")
+
 
 class FakeConn:
+    """A connection as the client sees it (rpcdaemon.adapters.neutron.connection.NeutronConnection)."""
+
     def __init__(self, proxy: FakeProxy) -> None:
-        self.network = proxy
+        self.proxy = proxy
+
+    @property
+    def network(self) -> FakeProxy:
+        return self.proxy
 
 
 @settings(max_examples=300, deadline=None)

@@ -82,6 +82,17 @@ def test_already_so_is_success_and_conflict_is_reported() -> None:
     assert [r.outcome for r in results] == ["already", "conflict"]
 
 
+def test_a_failed_change_carries_the_call_that_failed_and_its_error_type() -> None:
+    """The reconciler tells an agent's refusal by these fields, not by the detail's text."""
+    rec = Recorder(lambda call, n: CallResult(Outcome.FAILED, 404, "InvalidL3Agent", "no")
+                   if call.op is Op.ADD else CallResult(Outcome.DONE, 204))
+    failed, done = executor(rec).run([move("r1"), remove_net("n1", A)])
+    assert failed.outcome == "failed" and failed.failed_call == Call(Op.ADD, ResourceType.ROUTER, "r1", B)
+    assert failed.error_type == "InvalidL3Agent"
+    assert failed.detail == "add router r1 on agent b: HTTP 404 InvalidL3Agent no"
+    assert done.outcome == "done" and done.failed_call is None and done.error_type is None
+
+
 def test_dry_run_calls_nothing_and_records_plans() -> None:
     rec = Recorder()
     audit = AuditLog()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from rpcdaemon.core.actions import ChangeOutcome
 from rpcdaemon.redaction import redact_text
 
 LOG = logging.getLogger("rpcdaemon.audit")
@@ -37,7 +38,7 @@ class AuditRecord:
     from_host: str | None
     to_host: str | None
     reason: str
-    outcome: str
+    outcome: ChangeOutcome
     detail: str
     duration_s: float
     dry_run: bool
@@ -66,7 +67,7 @@ class AuditLog:
             if self._file is not None:
                 self._file.write(line + "\n")
                 self._file.flush()
-        level = logging.INFO if record.outcome in ("done", "already", "planned") else logging.WARNING
+        level = logging.INFO if record.outcome.ok else logging.WARNING
         PLUGIN_LOGGERS.get(record.resource_type, LOG).log(level, "%s", line)
 
     def recent(self) -> list[AuditRecord]:

@@ -33,6 +33,31 @@ class ChangeKind(StrEnum):
     REMOVE_ROUTER = "remove_router"
 
 
+class ChangeOutcome(StrEnum):
+    """How one change ended: in the audit trail, the metrics' `outcome` label and /status, by these values."""
+
+    DONE = "done"
+    ALREADY = "already"
+    """Every call found the binding already as wanted."""
+    CONFLICT = "conflict"
+    """Someone else changed the resource (a 409): left for the next pass, which re-reads the truth."""
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not started: an earlier change of the resource did not succeed, rpcdaemon is stopping, or this replica may
+    not act."""
+    FENCED = "fenced"
+    """Cut part-way because this replica's acting window closed: some calls were sent, the rest not."""
+    PLANNED = "planned"
+    """A dry run: nothing done."""
+
+    @property
+    def ok(self) -> bool:
+        return self in _OK_OUTCOMES
+
+
+_OK_OUTCOMES = frozenset({ChangeOutcome.DONE, ChangeOutcome.ALREADY, ChangeOutcome.PLANNED})
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One scheduling API call: add or remove a binding between a resource and an agent."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from rpcdaemon.adapters.audit import AuditLog, AuditRecord
 from rpcdaemon.adapters.neutron.client import CallResult, Outcome
-from rpcdaemon.core.actions import Call, Change, ChangeKind, group_by_key
+from rpcdaemon.core.actions import Call, Change, ChangeKind, ChangeOutcome, group_by_key
 from rpcdaemon.model import AgentId
 
 LOG = logging.getLogger(__name__)
@@ -40,17 +40,22 @@ NOT_ACTING = "this replica is no longer the acting one"
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     change: Change
-    outcome: str
+    outcome: ChangeOutcome
     """done, already, conflict, failed, skipped (not started: an earlier change of the resource did not succeed,
     rpcdaemon is stopping, or this replica may not act), fenced (cut part-way because this replica's acting window
     closed: some calls were sent, the rest not; the detail says which), or planned (dry run)."""
     detail: str
     duration_s: float
     attempts: int
+    failed_call: Call | None = None
+    """The call Neutron answered with a failure or a conflict (the change ended there), else None."""
+    error_type: str | None = None
+    """The NeutronError type of that answer (InvalidL3Agent...), when it had one: the reconciler tells an agent's
+    refusal by it, not by the text of the detail."""
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("done", "already", "planned")
+        return self.outcome.ok
 
 
 class Executor:
@@ -114,11 +119,11 @@ class Executor:
             if blocked is None and stop.is_set():
                 blocked = "rpcdaemon is stopping"
             if blocked is not None:
-                results.append(ChangeResult(change, "skipped", blocked, 0.0, 0))
+                results.append(ChangeResult(change, ChangeOutcome.SKIPPED, blocked, 0.0, 0))
                 continue
             result = self._run_change(change)
             results.append(result)
-            if result.outcome == "skipped":  # fenced before its first call: nothing was sent, nothing to audit
+            if result.outcome is ChangeOutcome.SKIPPED:  # fenced before its first call: nothing sent, nothing to audit
                 blocked = result.detail
                 continue
             self._report(result, hosts)
@@ -128,28 +133,29 @@ class Executor:
 
     def _run_change(self, change: Change) -> ChangeResult:
         if not self.may_act():
-            return ChangeResult(change, "skipped", NOT_ACTING, 0.0, 0)
+            return ChangeResult(change, ChangeOutcome.SKIPPED, NOT_ACTING, 0.0, 0)
         if self.dry_run:
-            return ChangeResult(change, "planned", "dry run: nothing done", 0.0, 0)
+            return ChangeResult(change, ChangeOutcome.PLANNED, "dry run: nothing done", 0.0, 0)
         started = self._clock()
         attempts = 0
         outcomes: list[Outcome] = []
         calls = change.calls()
         for index, call in enumerate(calls):
             if index > 0 and not self.may_act():
-                return ChangeResult(change, "fenced", _cut_between(change, calls[:index], calls[index:]),
+                return ChangeResult(change, ChangeOutcome.FENCED, _cut_between(change, calls[:index], calls[index:]),
                                     self._clock() - started, attempts)
             result, tries = self._run_call(call)
             attempts += tries
             if result is None:  # the window closed between two attempts of this call
-                return ChangeResult(change, "fenced", _cut_in_retry(change, calls, index, tries),
+                return ChangeResult(change, ChangeOutcome.FENCED, _cut_in_retry(change, calls, index, tries),
                                     self._clock() - started, attempts)
             outcomes.append(result.outcome)
             if not result.outcome.ok:
                 detail = f"{call.describe()}: HTTP {result.status} {result.error_type or ''} {result.message}".strip()
-                outcome = "conflict" if result.outcome is Outcome.CONFLICT else "failed"
-                return ChangeResult(change, outcome, detail, self._clock() - started, attempts)
-        outcome = "already" if all(o is Outcome.ALREADY for o in outcomes) else "done"
+                outcome = ChangeOutcome.CONFLICT if result.outcome is Outcome.CONFLICT else ChangeOutcome.FAILED
+                return ChangeResult(change, outcome, detail, self._clock() - started, attempts,
+                                    failed_call=call, error_type=result.error_type)
+        outcome = ChangeOutcome.ALREADY if all(o is Outcome.ALREADY for o in outcomes) else ChangeOutcome.DONE
         return ChangeResult(change, outcome, "", self._clock() - started, attempts)
 
     def _run_call(self, call: Call) -> tuple[CallResult | None, int]:

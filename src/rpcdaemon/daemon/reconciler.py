@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
-from rpcdaemon.core.actions import ChangeKind
+from rpcdaemon.core.actions import ChangeKind, ChangeOutcome, Op
 from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.plan import CoreState, Plan, make_plan, remember_refusals
 from rpcdaemon.core.policy import Policy
@@ -167,6 +167,6 @@ def _refused_add(result: ChangeResult) -> bool:
     change = result.change
     adds = change.action in (ChangeKind.ADD_NETWORK, ChangeKind.SCHEDULE_ROUTER, ChangeKind.MOVE_ROUTER,
                              ChangeKind.REPLACE_HA_REPLICA)
-    if not adds or not result.detail.startswith("add "):
+    if not adds or result.failed_call is None or result.failed_call.op is not Op.ADD:
         return False
-    return result.outcome in ("failed", "conflict") and any(f" {kind}" in result.detail for kind in REFUSALS)
+    return result.outcome in (ChangeOutcome.FAILED, ChangeOutcome.CONFLICT) and result.error_type in REFUSALS

@@ -11,15 +11,16 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from rpcdaemon.core.actions import ChangeKind
+from rpcdaemon.core.actions import ChangeKind, ChangeOutcome
 from rpcdaemon.core.liveness import Verdict
-from rpcdaemon.model import DHCP_AGENT, L3_AGENT
+from rpcdaemon.model import DHCP_AGENT, L3_AGENT, BusKind
 
-ACTION_OUTCOMES = ("done", "already", "conflict", "failed", "skipped", "fenced", "planned")
+ACTION_OUTCOMES = tuple(ChangeOutcome)
 API_METHODS = ("GET", "POST", "DELETE")
 API_RESULTS = ("2xx", "4xx", "5xx", "error")
 PASS_OUTCOMES = ("ok", "partial", "error")
-BUS_KINDS = ("heartbeat", "notification", "other")
+BUS_KINDS = (BusKind.HEARTBEAT, BusKind.NOTIFICATION, BusKind.OTHER)
+"""The kinds counted by name; any other (an RPC call other than report_state) is counted as `other`."""
 MALFORMED_KINDS = ("not_json", "bad_envelope", "missing_fields", "too_large")
 
 
@@ -55,8 +56,8 @@ class Metrics:
                                     registry=r)
         self.is_leader = Gauge("rpcdaemon_acting", "1 when this replica is allowed to act", registry=r)
         for action in ChangeKind:
-            for outcome in ACTION_OUTCOMES:
-                self.actions.labels(action.value, outcome)
+            for change_outcome in ACTION_OUTCOMES:
+                self.actions.labels(action.value, change_outcome.value)
         for method in API_METHODS:
             self.api_latency.labels(method)
             for result in API_RESULTS:
@@ -66,8 +67,8 @@ class Metrics:
         for agent_type in (DHCP_AGENT, L3_AGENT):
             for verdict in Verdict:
                 self.agents.labels(agent_type, verdict.value)
-        for kind in BUS_KINDS:
-            self.bus_messages.labels(kind)
+        for bus_kind in BUS_KINDS:
+            self.bus_messages.labels(bus_kind.value)
         for kind in MALFORMED_KINDS:
             self.bus_malformed.labels(kind)
 
