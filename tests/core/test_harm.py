@@ -228,11 +228,26 @@ def test_a_standby_counts_every_dead_agent_it_would_evacuate_even_one_already_em
     policy = Policy(dead_after_s=75, max_evacuations_per_minute=2, max_dead_fraction=1.0)
     agents = [agent("a0", alive=False), agent("a1", alive=False), agent("a2", alive=False), agent("a3")]
     snap = snapshot(agents, routers("r1", "r2"), l3={"a1": {"r1"}, "a2": {"r2"}})
-    _, standby = make_plan(snap, observed(snap, policy), NOW, policy, standby=True)
+    _, standby = make_plan(snap, replace(observed(snap, policy), first_plan_at=NOW - 200), NOW, policy,
+                           standby=True)
     assert set(standby.budget.started) == {"a0", "a1"}
-    budget = budget_on_takeover(standby.budget, NOW + 5, observing_since=NOW - 200)
-    plan, _ = make_plan(snap, replace(standby, budget=budget), NOW + 5, policy)
-    assert plan.evacuating == {"a1"} and any("a2" in n and "deferred" in n for n in plan.notes)
+    plan, _ = make_plan(snap, standby, NOW + 5, policy)  # the first plan to act: a takeover (core/plan.py)
+    assert plan.evacuating == {"a1"}
+    assert any("a2" in n and "deferred" in n for n in plan.notes)
+
+
+def test_a_standby_that_takes_over_before_watching_a_whole_window_assumes_the_budget_spent() -> None:
+    # the rule lived in the reconciler; make_plan now knows a takeover from its own state
+    policy = Policy(dead_after_s=10, max_evacuations_per_minute=3)
+    snap = snapshot([agent("a0", alive=False), agent("a1"), agent("a2")], routers("r0"), l3={"a0": {"r0"}})
+    standby = replace(observed(snap, policy), stood_by=True, was_acting=False, first_plan_at=NOW - 20)
+    plan, _ = make_plan(snap, standby, NOW, policy)
+    assert plan.changes == ()
+    assert any("deferred" in n for n in plan.notes)
+    plan, _ = make_plan(snap, replace(standby, first_plan_at=NOW - BUDGET_WINDOW_S), NOW, policy)
+    assert len(plan.changes) == 1  # it watched a whole window: its own record (empty) stands
+    plan, _ = make_plan(snap, replace(standby, was_acting=True), NOW, policy)
+    assert len(plan.changes) == 1  # not a takeover: it was acting already
 
 
 def test_a_legacy_router_hosted_only_by_a_compute_node_agent_is_not_hosted_nowhere() -> None:

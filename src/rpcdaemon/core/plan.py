@@ -17,7 +17,14 @@ from rpcdaemon.core.liveness import AgentLiveness, LivenessState, Verdict, is_ta
 from rpcdaemon.core.news import News, what_changed
 from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.core.safety import EvacuationBudget, ZoneHealth, admit_evacuations, assess_zones, zone_of
+from rpcdaemon.core.safety import (
+    EvacuationBudget,
+    ZoneHealth,
+    admit_evacuations,
+    assess_zones,
+    budget_on_takeover,
+    zone_of,
+)
 from rpcdaemon.core.vanish import assess_read, find_vanished
 from rpcdaemon.model import Agent, AgentId, Snapshot
 
@@ -39,6 +46,12 @@ class CoreState:
     """Each agent's verdict as last told (suspect is never told): a change of it is news."""
     shown_notes: frozenset[str] = frozenset()
     """The notes of the last plan: a new one is news, one gone is news."""
+    first_plan_at: float | None = None
+    """When this replica made its first plan: how long it has watched the budget being spent."""
+    stood_by: bool = False
+    """This replica has planned as a standby: when it begins to act, it takes over (see budget_on_takeover)."""
+    was_acting: bool = False
+    """The last plan was made to be carried out (not as a standby)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +80,12 @@ def make_plan(
 ) -> tuple[Plan, CoreState]:
     """`standby`: this replica plans without acting; its budget then records every dead agent it would evacuate,
     hosting work or not (the leader may have emptied one before this replica looked): a takeover starts from a
-    record that counts at least what the leader spent."""
+    record that counts at least what the leader spent. The first plan to act after standing by is a takeover: its
+    budget is the standby's record, or spent when this replica has not watched a whole budget window."""
+    first_plan_at = state.first_plan_at if state.first_plan_at is not None else now
+    budget_before = state.budget
+    if not standby and state.stood_by and not state.was_acting:
+        budget_before = budget_on_takeover(state.budget, now, first_plan_at)
     liveness, verdicts = observe(state.liveness, snapshot.agents, now, policy, heard)
     vanished = find_vanished(snapshot, state.agent_types)
     # an agent missing from the list is remembered until a read of it answers 404
@@ -90,7 +108,7 @@ def make_plan(
         if (verdict.is_dead and agent.is_managed and (standby or hosts_work(agent, snapshot))
                 and not zones[(agent.agent_type, zone_of(agent))].disrupted):
             needing.append(agent.id)
-    evacuable, budget, deferred = admit_evacuations(needing, state.budget, now, policy)
+    evacuable, budget, deferred = admit_evacuations(needing, budget_before, now, policy)
     notes += [
         f"agent {snapshot.agents[a].host} dead but deferred: more than {policy.max_evacuations_per_minute} "
         "evacuations started in the last minute"
@@ -124,7 +142,8 @@ def make_plan(
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
     plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), news)
-    return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown)
+    return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown, first_plan_at,
+                           state.stood_by or standby, not standby)
 
 
 def never_from_the_living(

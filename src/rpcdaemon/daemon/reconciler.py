@@ -12,14 +12,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.core.actions import ChangeKind, ChangeOutcome, Op
 from rpcdaemon.core.liveness import Verdict
 from rpcdaemon.core.plan import CoreState, Plan, make_plan, remember_refusals
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.core.safety import budget_on_takeover
 from rpcdaemon.daemon.executor import ChangeResult, Executor
 from rpcdaemon.daemon.observer import NOBODY, Observer
 from rpcdaemon.daemon.reading import CloudReader
@@ -62,10 +60,6 @@ class Reconciler:
         self.last_report: PassReport | None = None
         self._last_error: str | None = None
         self._last_error_at = 0.0
-        self._acting = False
-        self._stood_by = False
-        """A replica that was a standby takes over with the budget rule; a process's first pass has warm-up."""
-        self._first_pass_at: float | None = None
         self.heard = heard
         """When the bus is listened to: last-heard times of agents (rpcdaemon's clock), a second liveness signal
         (it answers None while the bus is not evidence)."""
@@ -75,10 +69,8 @@ class Reconciler:
 
     def run_pass(self, stop: threading.Event | None = None) -> PassReport:
         wall, started = self._wall_clock(), self._clock()
-        if self._first_pass_at is None:
-            self._first_pass_at = started
         acting = self.may_act()
-        if acting and not self._acting:
+        if acting and not self.state.was_acting:
             self.reader.force_full("this replica starts acting")
         self.reader.policy = self.policy
         try:
@@ -95,14 +87,7 @@ class Reconciler:
             LOG.info("the cloud is readable again")
             self._last_error = None
         heard = self.heard(snapshot) if self.heard is not None else None
-        state = self.state
-        if acting and self._stood_by and not self._acting:
-            # a standby plans every pass as the leader does and keeps the budget it would have spent: that
-            # record stands for its predecessor's (a replica that has not watched a whole window assumes it spent)
-            state = replace(state, budget=budget_on_takeover(state.budget, self._clock(), self._first_pass_at))
-        self._acting = acting
-        self._stood_by = self._stood_by or not acting
-        before = state
+        before = self.state
         # the time of the agents list this plan judges by (found by the chaos suite: a read slowed by a latency
         # spike let a hold-down end 3 s early, counted to the end of the read)
         read_at = self.reader.agents_read_at
