@@ -62,6 +62,18 @@ def test_a_list_that_left_out_an_existing_network_holds_every_dhcp_change() -> N
                   confirmed=Confirmations(present_networks=frozenset({NetworkId("n3")})))
     plan, _ = make_plan(lie, observed(lie, P), NOW, P)
     assert plan.changes == () and any("left out" in a for a in plan.alarms)
+    assert plan.reread  # the lie is not kept in the cache until the next periodic full read
+
+
+def test_a_read_is_read_again_soon_when_it_lied_and_not_when_it_only_waits_for_a_404() -> None:
+    truth = dhcp_cloud(nets=40)
+    plan, _ = make_plan(truth, observed(truth, P), NOW, P)
+    assert not plan.reread
+    waiting = replace(truth, networks={k: v for k, v in truth.networks.items() if k != "n3"})
+    plan, _ = make_plan(waiting, observed(waiting, P), NOW, P)
+    assert not plan.reread  # a deleted network whose bindings Neutron has yet to drop: its own read decides
+    plan, _ = make_plan(replace(truth, networks={}), observed(truth, P), NOW, P)
+    assert plan.reread  # a mass vanish: nothing is confirmed one by one, the whole read is suspect
 
 
 def test_mass_vanish_threshold() -> None:

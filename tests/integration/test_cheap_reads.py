@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+import pytest
+
 from polling import poll
 from rpcdaemon.config.settings import default_settings
+from rpcdaemon.daemon import reconciler
 from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import Cloud
@@ -36,6 +39,10 @@ class Stack:
     def passes_after(self, count: int) -> None:
         target = self.daemon.passes + count
         poll(lambda: self.daemon.passes >= target, 30, f"{count} more passes")
+
+    def plan_alarms(self) -> tuple[str, ...]:
+        report = self.daemon.reconciler.last_report
+        return report.plan.alarms if report is not None and report.plan is not None else ()
 
     def hosts_of(self, kind: str, resource_id: str) -> set[str]:
         return set(self.cloud.stats()["bindings"][kind].get(resource_id, []))
@@ -111,3 +118,18 @@ def test_a_lost_notification_is_repaired_by_the_next_full_read() -> None:
         full_reads = s.daemon.reconciler.reader.full_reads
         poll(lambda: len(s.hosts_of("dhcp", net)) == 3, 30, "the unheard network on all three DHCP agents")
         assert s.daemon.reconciler.reader.full_reads > full_reads
+
+
+def test_a_lying_full_read_is_not_kept_until_the_next_resync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One router list that answered empty (a well-formed lie) holds every L3 change: that is right for the pass
+    that read it, but the lie must not stay in the cache for a whole resync period (here 100 s): a dead L3 agent
+    must be evacuated after the next full read, which comes soon (a tenth of the period here, 10 s)."""
+    monkeypatch.setattr(reconciler, "FORCED_FULL_SPACING_S", 1.0)
+    with stack(resync_s=100.0) as s:
+        s.cloud.add_fault("GET", "/v2.0/routers", lie="empty")
+        s.daemon.reconciler.reader.force_full("test: the next full read lies")
+        poll(lambda: any(a.startswith("UNTRUSTED") for a in s.plan_alarms()), 30, "the lie seen and held")
+        victim = next(a for a in s.cloud.stats()["agents"] if a["agent_type"] == L3_AGENT)["id"]
+        s.cloud.set_agent_down(victim)
+        poll(lambda: all(victim not in h and h for h in s.cloud.stats()["bindings"]["l3"].values()), 60,
+             "the dead agent's routers on live agents, long before the 100 s resync")

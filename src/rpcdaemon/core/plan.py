@@ -66,6 +66,8 @@ class Plan:
     """True while observation is younger than the dead threshold: no agent can be judged dead yet."""
     alarms: tuple[str, ...] = ()
     """The notes that are errors: a disrupted zone, a read not trusted."""
+    reread: bool = False
+    """The read was not trusted or left out what exists: read everything again soon (core/vanish.py)."""
     news: News = field(default_factory=News)
     """What changed since the last plan: agent transitions, notes raised and cleared (logged once, narrated)."""
 
@@ -141,7 +143,8 @@ def make_plan(
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
-    plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), news)
+    plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), trust.reread,
+                news)
     return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown, first_plan_at,
                            state.stood_by or standby, not standby)
 

@@ -87,6 +87,9 @@ class ReadTrust:
     alarms: tuple[str, ...]
     """Errors: the read is not trusted (shown in /status, logged at ERROR)."""
     notes: tuple[str, ...]
+    reread: bool = False
+    """The lists left out what exists or what agents host: whatever else they hid is in the cached snapshot too,
+    so read everything again soon (a lie must not be kept until the next periodic full read)."""
 
 
 def assess_read(snapshot: Snapshot, vanished: Vanished, agent_types: dict[AgentId, str]) -> ReadTrust:
@@ -129,4 +132,5 @@ def assess_read(snapshot: Snapshot, vanished: Vanished, agent_types: dict[AgentI
     if waiting and not vanished.mass_networks:
         notes.append(f"{len(waiting)} network(s) missing from the network list but not (yet) shown deleted: "
                      "their bindings stay")
-    return ReadTrust(removable, hold_dhcp, hold_l3, tuple(alarms), tuple(notes))
+    reread = bool(alarms) or bool(lied_networks) or bool(vanished.routers)
+    return ReadTrust(removable, hold_dhcp, hold_l3, tuple(alarms), tuple(notes), reread)

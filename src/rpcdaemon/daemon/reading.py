@@ -111,6 +111,8 @@ class CloudReader:
         networks, agents = to_confirm(find_vanished(snapshot, state.agent_types))
         if networks or agents:
             snapshot = replace(snapshot, confirmed=self.client.confirm(networks, agents))
+            for network_id in snapshot.confirmed.present_networks:  # the list left it out: read it by name next
+                self.named.add("network", network_id)
         self._cache = replace(snapshot, confirmed=type(snapshot.confirmed)())
         if kind is ReadKind.FULL:
             self._last_full_at = now

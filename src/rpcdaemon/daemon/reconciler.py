@@ -25,9 +25,10 @@ from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.model import AgentId, Snapshot
 
 LOG = logging.getLogger("rpcdaemon")
-DISAGREEMENT_RESYNC_S = 30.0
-"""A disagreement forces a full read, at most once in this long or a tenth of the resync period, whichever is longer
-(a flapping agent must not cost a large cloud a full read every few seconds)."""
+FORCED_FULL_SPACING_S = 30.0
+"""A disagreement, or a read that was not trusted, forces a full read, at most once in this long or a tenth of the
+resync period, whichever is longer (a flapping agent or a lying API must not cost a large cloud a full read every
+few seconds)."""
 REFUSALS = ("InvalidL3Agent", "InvalidDHCPAgent", "DVRL3CannotAssignToDvrAgent", "RouterL3AgentMismatch",
             "AgentNotFound")
 """Neutron's answers that say this agent will not take this resource (others, a 409 RouterHostedByL3Agent race
@@ -105,9 +106,11 @@ class Reconciler:
                     self.reader.force_full("a targeted read failed")
                     acting = False
                 plan, state = make_plan(snapshot, before, now, self.policy, heard, standby=standby)
+        spacing = max(FORCED_FULL_SPACING_S, self.reader.period() / 10)
         if any(v.verdict is Verdict.SUSPECT and v.suspect_for_s == 0 for v in plan.verdicts.values()):
-            self.reader.force_full("the bus and the API began to disagree", now,
-                                   max(DISAGREEMENT_RESYNC_S, self.reader.period() / 10))
+            self.reader.force_full("the bus and the API began to disagree", now, spacing)
+        if plan.reread:
+            self.reader.force_full("the last read was not trusted or left out what exists", now, spacing)
         self.state = state
         _log_news(plan, snapshot)
         results: list[ChangeResult] = []
