@@ -1,0 +1,159 @@
+"""The emulated Neutron's scheduling API: what Neutron 29 answers when a network or router is put on or taken off
+an agent, and in which order it checks.
+
+Why it exists: rpcdaemon's repairs are these calls, and it reads their answers to decide what happened (409
+NetworkHostedByDHCPAgent: the binding already is as wanted; InvalidL3Agent or RouterL3AgentMismatch: this agent
+will not take this router; 409 RouterHostedByL3Agent: a race with another actor), so the emulator must make the
+same checks in the same order as Neutron, and answer the first that fails with the same status and NeutronError
+type:
+
+- add a network (neutron/db/agentschedulers_db.py, DhcpAgentSchedulerDbMixin.add_network_to_dhcp_agent): 404
+  NetworkNotFound; 404 AgentNotFound; 404 InvalidDHCPAgent (not a DHCP agent, or disabled; liveness is not
+  checked); 409 NetworkHostedByDHCPAgent (already on that agent).
+- remove a network (remove_network_from_dhcp_agent): 404 AgentNotFound; 409 NetworkNotHostedByDhcpAgent.
+- add a router (neutron/db/l3_agentschedulers_db.py, L3AgentSchedulerDbMixin.add_router_to_l3_agent, then
+  validate_agent_router_combination and check_agent_router_scheduling_needed): 404 RouterNotFound; 404
+  AgentNotFound; 404 InvalidL3Agent (not an L3 agent); 409 DVRL3CannotAssignToDvrAgent (a compute node's agent);
+  409 RouterL3AgentMismatch (a distributed router on a legacy agent); 404 InvalidL3Agent (disabled); then a
+  success with no change when the agent already hosts it, 409 RouterHostedByL3Agent when a non-HA router is on
+  another agent, else the binding.
+- remove a router (remove_router_from_l3_agent): 404 AgentNotFound; 409 DVRL3CannotRemoveFromDvrAgent; the
+  binding goes (a no-op when absent); then 404 RouterNotFound for a router that does not exist.
+
+It also answers the scheduler's sub-resource lists (networks on an agent, agents hosting a router...), and plays
+the injected race (faults.py) that makes a call meet the state another actor has just left.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rpcdaemon.emulator.errors import ApiError, network_not_found, router_not_found
+from rpcdaemon.emulator.faults import Faults
+from rpcdaemon.emulator.rows import NeutronRows
+from rpcdaemon.emulator.state import DHCP, DVR_ONLY_MODES, L3
+
+
+class SchedulingApi(NeutronRows):
+    """The scheduling calls and lists; `faults` (set by Cloud) holds the races to play."""
+
+    faults: Faults
+
+    def add_network_to_agent(self, agent_id: str, net_id: str) -> None:
+        """POST /v2.0/agents/{agent_id}/dhcp-networks {"network_id": net_id} (Neutron's
+        add_network_to_dhcp_agent): the network must exist, the agent must exist, be a DHCP agent and be
+        enabled (admin_state_up); its liveness is not checked."""
+        with self.transaction():
+            if net_id not in self.networks:
+                raise network_not_found(net_id)
+            agent = self._agent(agent_id)
+            if agent.agent_type != DHCP or not agent.admin_state_up:
+                raise ApiError(404, "InvalidDHCPAgent",
+                               f"Agent {agent_id} is not a valid DHCP Agent or has been disabled.")
+            if agent_id in self._net_hosts.get(net_id, ()):
+                raise ApiError(409, "NetworkHostedByDHCPAgent",
+                               f"The network {net_id} has been already hosted by the DHCP Agent {agent_id}.")
+            self._bind_network(agent_id, net_id)
+            self.emit("dhcp_agent.network.add", {"agent": {"id": agent_id, "network_id": net_id}})
+
+    def remove_network_from_agent(self, agent_id: str, net_id: str) -> None:
+        """DELETE /v2.0/agents/{agent_id}/dhcp-networks/{net_id}."""
+        with self.transaction():
+            self._agent(agent_id)
+            if not self._unbind_network(agent_id, net_id):
+                raise ApiError(409, "NetworkNotHostedByDhcpAgent",
+                               f"The network {net_id} is not hosted by the DHCP agent {agent_id}.")
+            self.emit("dhcp_agent.network.remove", {"agent": {"id": agent_id, "network_id": net_id}})
+
+    def add_router_to_agent(self, agent_id: str, router_id: str) -> None:
+        """POST /v2.0/agents/{agent_id}/l3-routers {"router_id": router_id} (Neutron's add_router_to_l3_agent).
+        A non-HA router can be on one agent only; adding it again to the agent that hosts it is a success."""
+        with self.transaction():
+            race = self.faults.take_race(router_id)
+            if race is not None and router_id in self.routers:
+                self._another_actor_binds(race, router_id)
+            router = self.routers.get(router_id)
+            if router is None:
+                raise router_not_found(router_id)
+            agent = self._agent(agent_id)
+            if agent.agent_type != L3:
+                raise ApiError(404, "InvalidL3Agent", f"Agent {agent_id} is not a L3 Agent or has been disabled.")
+            if agent.agent_mode in DVR_ONLY_MODES:
+                raise ApiError(409, "DVRL3CannotAssignToDvrAgent",
+                               "Not allowed to manually assign a router to an agent in 'dvr' mode.")
+            if agent.agent_mode == "legacy" and router["distributed"]:
+                raise ApiError(409, "RouterL3AgentMismatch",
+                               f"Cannot host distributed router {router_id} on legacy L3 agent {agent_id}.")
+            if not agent.admin_state_up:
+                raise ApiError(404, "InvalidL3Agent", f"Agent {agent_id} is not a L3 Agent or has been disabled.")
+            hosts = self._router_hosts.get(router_id, [])
+            if agent_id not in hosts:
+                if hosts and not router["ha"]:
+                    raise ApiError(409, "RouterHostedByL3Agent",
+                                   f"The router {router_id} has been already hosted by the L3 Agent {hosts[0]}.")
+                self._bind_router(agent_id, router_id)
+            self.emit("l3_agent.router.add", {"agent": {"id": agent_id, "router_id": router_id}})
+
+    def _another_actor_binds(self, agent_id: str, router_id: str) -> None:
+        """An injected race: another actor puts the router on `agent_id` first (moving a non-HA router)."""
+        if not self.routers[router_id]["ha"]:
+            for other in list(self._router_hosts.get(router_id, ())):
+                if other != agent_id:
+                    self._unbind_router(other, router_id)
+                    self.emit("l3_agent.router.remove", {"agent": {"id": other, "router_id": router_id}})
+        self._bind_router(agent_id, router_id)
+        self.emit("l3_agent.router.add", {"agent": {"id": agent_id, "router_id": router_id}})
+
+    def remove_router_from_agent(self, agent_id: str, router_id: str) -> None:
+        """DELETE /v2.0/agents/{agent_id}/l3-routers/{router_id} (Neutron's remove_router_from_l3_agent): a no-op
+        success when the router is not there, but RouterNotFound for a router that does not exist."""
+        with self.transaction():
+            agent = self._agent(agent_id)
+            if agent.agent_mode in DVR_ONLY_MODES:
+                raise ApiError(409, "DVRL3CannotRemoveFromDvrAgent",
+                               "Not allowed to manually remove a router from an agent in 'dvr' mode.")
+            self._unbind_router(agent_id, router_id)
+            if router_id not in self.routers:
+                raise router_not_found(router_id)
+            self.emit("l3_agent.router.remove", {"agent": {"id": agent_id, "router_id": router_id}})
+
+    # --- the scheduler's lists ---------------------------------------------------------------------------------
+
+    def networks_on_agent(self, agent_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/agents/{agent_id}/dhcp-networks: full network rows (an L3 agent hosts none). A binding made
+        by bind_network to an id that is no network stands for a network deleted between two reads of a client:
+        it shows as {"id": ...} only."""
+        with self.lock:
+            nets = sorted(self.dhcp.get(agent_id, ()))
+            if not nets:
+                self._agent(agent_id)
+            return [self.network_row(n) if n in self.networks else {"id": n} for n in nets]
+
+    def agents_hosting_network(self, net_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/networks/{net_id}/dhcp-agents (an unknown network: an empty list, as Neutron)."""
+        with self.lock:
+            return [self.agent_row(self.agents[a]) for a in self._net_hosts.get(net_id, ()) if a in self.agents]
+
+    def routers_on_agent(self, agent_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/agents/{agent_id}/l3-routers: full router rows (a binding to an id that is no router: see
+        networks_on_agent)."""
+        with self.lock:
+            routers = sorted(self.l3.get(agent_id, ()))
+            if not routers:
+                self._agent(agent_id)
+            return [self.router_row(r) if r in self.routers else {"id": r} for r in routers]
+
+    def agents_hosting_router(self, router_id: str) -> list[dict[str, Any]]:
+        """GET /v2.0/routers/{router_id}/l3-agents; rows of an HA router carry ha_state: "active" on the first
+        hosting agent that is alive and enabled, "standby" on the others."""
+        with self.lock:
+            router = self.routers.get(router_id)
+            if router is None:
+                raise router_not_found(router_id)
+            hosts = [self.agents[a] for a in self._router_hosts.get(router_id, ()) if a in self.agents]
+            rows = [self.agent_row(a) for a in hosts]
+            if router["ha"] and rows:
+                active = next((i for i, a in enumerate(hosts) if a.admin_state_up and self.is_alive(a)), 0)
+                for i, row in enumerate(rows):
+                    row["ha_state"] = "active" if i == active else "standby"
+            return rows
