@@ -182,6 +182,17 @@ def test_a_bad_value_never_gives_settings(case: tuple[Option, str]) -> None:
     assert any(f"[{option.section}] {option.name}" in p for p in result.problems), result.problems
 
 
+@FUZZ
+@given(st.sampled_from(OPTIONS), st.text(st.characters(blacklist_categories=["Cs"]), max_size=30).map(str.strip))
+def test_an_option_parses_any_text_or_says_what_is_wrong(option: Option, text: str) -> None:
+    """Each option parses its own values: whatever the text, a value or a ValueError, never another exception."""
+    try:
+        option.parse(text)
+    except ValueError as exc:
+        assert str(exc)
+        assert option.secret or text == "" or f"(got {text!r})" in str(exc)
+
+
 def test_check_interval_not_below_agent_down_time() -> None:
     with config_file("[Daemon]\nagent_down_time = 10\ncheck_interval = 10\n") as path:
         assert isinstance(outcome(path), ConfigError)

@@ -1,33 +1,22 @@
 """Every rpcdaemon.conf option, declared once: section, name, kind, default, help, and whether the original had it.
 
-The loader (settings.py), `check-config`, and the sample config (etc/rpcdaemon.conf.sample, which a test compares
-with `render_sample_config()`) all read this table, so documentation and code cannot drift apart.
+The loader (settings.py), `check-config`, the sample config (etc/rpcdaemon.conf.sample, which a test compares
+with `render_sample_config()`) and the defaults of `Settings` all read this table, so documentation and code cannot
+drift apart. Each row parses and checks its own values with the parser its Kind carries (kinds.py) and its bounds.
 """
 
 from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from enum import StrEnum
+
+from rpcdaemon.config.kinds import LOGLEVELS, PLUGINS, Kind
+from rpcdaemon.redaction import SECRET_KEY
+
+__all__ = ["LOGLEVELS", "OPTIONS", "PLUGINS", "SECTIONS", "Kind", "Option", "find_option", "option", "option_names",
+           "render_sample_config"]
 
 SECTIONS = ("Daemon", "L3Agent", "DHCPAgent", "Dump")
-PLUGINS = ("L3Agent", "DHCPAgent", "Dump")
-LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class Kind(StrEnum):
-    STR = "string"
-    BOOL = "boolean"
-    INT = "integer"
-    SECONDS = "seconds"
-    FRACTION = "fraction"
-    LOGLEVEL = "log level"
-    PLUGINS = "plugin list"
-    PATH = "path"
-    FILE = "existing file"
-    URL = "URL"
-    HOSTPORT = "host:port"
-    ALL_OR_INT = "'all' or integer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +29,33 @@ class Option:
     original: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    fallback: str = ""
+    """For an option whose empty default means 'found elsewhere' (a plugin's neutron.conf): the value when nothing
+    gives one. The help says so too (a test checks that it does)."""
+    secret: bool = False
+    """The value may hold a password or a token: a problem with it never shows the value."""
+
+    def parse(self, text: str) -> object:
+        """What `text` (stripped) means for this option. Empty is unset (None: the default or fallback applies)
+        unless the kind gives empty a meaning of its own. Raises ValueError with what is wrong, and the value too
+        unless it may be a secret: the message that follows `FILE: [SECTION] OPTION: `."""
+        if text == "":
+            return self.kind.empty
+        try:
+            return self.kind.parse(text, self)
+        except ValueError as exc:
+            shown = "" if self.secret or SECRET_KEY.search(self.name) else f" (got {text!r})"
+            raise ValueError(f"{exc}{shown}") from None
+
+    @property
+    def default_value(self) -> object:
+        """The default, parsed: what the option is when a file does not set it (or sets it empty)."""
+        return self.parse(self.default)
+
+    @property
+    def fallback_value(self) -> object:
+        """The fallback, parsed (None without one)."""
+        return self.parse(self.fallback)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -48,7 +64,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "rpchost", Kind.STR, "",
            "Message bus: a host (amqp://guest:guest@HOST:5672//), a kombu URL, or an oslo-style "
            "rabbit://user:pass@h1:5672,user:pass@h2:5672/vhost list. Empty: no bus, API polling only.",
-           original=True),
+           original=True, secret=True),
     Option("Daemon", "rpc_ssl_ca_file", Kind.FILE, "",
            "CA bundle to verify the broker's certificate (TLS: amqps://, rabbit+ssl:// or ?ssl=1 in rpchost)."),
     Option("Daemon", "rpc_ssl_cert_file", Kind.FILE, "", "Client certificate for the broker (TLS)."),
@@ -72,10 +88,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "cloud", Kind.STR, "",
            "A clouds.yaml cloud name. Empty (and no neutron_endpoint): the OS_CLOUD / OS_* environment."),
     Option("Daemon", "neutron_endpoint", Kind.URL, "",
-           "URL of a Neutron API served without Keystone (auth_strategy = noauth), e.g. http://127.0.0.1:9696."),
+           "URL of a Neutron API served without Keystone (auth_strategy = noauth), e.g. http://127.0.0.1:9696.",
+           secret=True),
     Option("Daemon", "agent_down_time", Kind.SECONDS, "",
            "Seconds without heartbeat before an agent is dead. Empty: [DEFAULT] agent_down_time of a plugin's "
-           "conffile (neutron.conf), else 75.", minimum=1),
+           "conffile (neutron.conf), else 75.", minimum=1, fallback="75"),
     Option("Daemon", "hold_down", Kind.SECONDS, "60",
            "An agent that comes back is not given work until it has stayed up this long.", minimum=0),
     Option("Daemon", "max_dead_fraction", Kind.FRACTION, "0.5",
@@ -94,11 +111,11 @@ OPTIONS: tuple[Option, ...] = (
            "Where /status, /metrics, /healthz, /readyz and the dashboard are served. Empty: not served."),
     Option("Daemon", "status_token", Kind.STR, "",
            "Bearer token required by /status, /metrics and /readyz; /healthz and the dashboard page are open (the "
-           "page asks for the token, or takes it from /#token=...). Empty: none."),
+           "page asks for the token, or takes it from /#token=...). Empty: none.", secret=True),
     Option("Daemon", "coordination_url", Kind.STR, "",
            "A tooz backend URL for running several replicas (one acts, the others stand by): "
            "etcd3+http://HOST:2379, zookeeper://HOST:2181, or file:///FOLDER for replicas on one host. "
-           "Empty: a single instance."),
+           "Empty: a single instance.", secret=True),
     Option("Daemon", "coordination_lease", Kind.SECONDS, "10",
            "Seconds the backend keeps a replica's lock and membership without renewal: a dead acting replica is "
            "replaced within about this long, and one cut off from the backend stops acting sooner.",
@@ -112,7 +129,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("L3Agent", "queue_expire", Kind.SECONDS, "60", "Seconds after which an unused bus queue is deleted.",
            original=True, minimum=1),
     Option("L3Agent", "ha_replicas", Kind.INT, "",
-           "Agents per HA router. Empty: max_l3_agents_per_router of the conffile, else 3.", minimum=1),
+           "Agents per HA router. Empty: max_l3_agents_per_router of the conffile, else 3.", minimum=1,
+           fallback="3"),
     Option("DHCPAgent", "conffile", Kind.FILE, "", "Path to neutron.conf (for agent_down_time).", original=True),
     Option("DHCPAgent", "loglevel", Kind.LOGLEVEL, "", "Log level of this plugin. Empty: the Daemon's.",
            original=True),
@@ -130,11 +148,16 @@ def option_names(section: str) -> list[str]:
     return [o.name for o in OPTIONS if o.section == section]
 
 
+_BY_NAME = {(o.section, o.name): o for o in OPTIONS}
+
+
 def find_option(section: str, name: str) -> Option | None:
-    for option in OPTIONS:
-        if option.section == section and option.name == name:
-            return option
-    return None
+    return _BY_NAME.get((section, name))
+
+
+def option(section: str, name: str) -> Option:
+    """The row of an option the code knows exists (KeyError for a name not in the table)."""
+    return _BY_NAME[(section, name)]
 
 
 def render_sample_config() -> str:

@@ -6,42 +6,44 @@ No message ever quotes a line of a config file whole (configparser's own errors 
 `status_token = ...` or a neutron.conf `connection = mysql://user:password@...` would be printed by check-config and
 logged on a refused reload); parse errors name the file, the line number and what is wrong, values are shown only
 for options that cannot hold a secret, and every message goes through rpcdaemon's one redaction.
+
+Each option parses and checks its own value (options.py, kinds.py); what is left here is reading the file, the
+checks that span options or files (cloud or endpoint, neutron.conf, check_interval below agent_down_time, the bus
+and coordination URLs) and putting Settings together. Settings' defaults are the table's, parsed (`_default`).
 """
 
 from __future__ import annotations
 
 import configparser
-import difflib
-import math
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from rpcdaemon.config.bus_url import BusUrlError, broker_urls
 from rpcdaemon.config.coordination_url import CoordinationUrlError, check_coordination_url, group_name
-from rpcdaemon.config.options import (
-    LOGLEVELS,
-    OPTIONS,
-    PLUGINS,
-    SECTIONS,
-    Kind,
-    Option,
-    find_option,
-    option_names,
-    render_sample_config,
-)
-from rpcdaemon.redaction import SECRET_KEY, redact_text
+from rpcdaemon.config.kinds import did_you_mean
+from rpcdaemon.config.options import OPTIONS, SECTIONS, option, option_names, render_sample_config
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.redaction import redact_text
 
 __all__ = ["ConfigError", "Settings", "check_config", "default_settings", "load_settings", "render_sample_config"]
 
-DEFAULT_AGENT_DOWN_TIME = 75.0
-DEFAULT_HA_REPLICAS = 3
-SECRET_BEARING = frozenset({"neutron_endpoint", "rpchost", "coordination_url", "status_token"})
+
+def _default(section: str, name: str) -> Any:
+    """What Settings holds for an option no file sets: the table's default parsed by the option itself, else its
+    fallback. Settings' defaults come only from here, so they cannot disagree with the table (a test checks each)."""
+    row = option(section, name)
+    try:
+        value = row.default_value
+        return row.fallback_value if value is None else value
+    except ValueError as exc:
+        raise ValueError(f"options.py: [{section}] {name}: a default that does not parse: {exc}") from None
+
+
+DEFAULT_AGENT_DOWN_TIME: float = _default("Daemon", "agent_down_time")
+DEFAULT_HA_REPLICAS: int = _default("L3Agent", "ha_replicas")
+SECRET_BEARING = frozenset(o.name for o in OPTIONS if o.secret)
 """Options whose value may hold a password or a token: a problem with one never shows its value."""
-MIN_NEUTRON_AGENT_DOWN_TIME = 1
 
 
 class ConfigError(Exception):
@@ -52,15 +54,19 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PluginSettings:
-    conffile: str | None = None
-    loglevel: str = "INFO"
-    timeout_s: float = 30.0
-    queue_expire_s: float = 60.0
+    conffile: str | None = _default("L3Agent", "conffile")
+    loglevel: str = _default("Daemon", "loglevel")
+    """Unset: the Daemon's."""
+    timeout_s: float = _default("L3Agent", "timeout")
+    queue_expire_s: float = _default("L3Agent", "queue_expire")
 
 
 @dataclass(frozen=True, slots=True)
 class DHCPSettings(PluginSettings):
-    agents_per_network: int | None = None
+    conffile: str | None = _default("DHCPAgent", "conffile")
+    timeout_s: float = _default("DHCPAgent", "timeout")
+    queue_expire_s: float = _default("DHCPAgent", "queue_expire")
+    agents_per_network: int | None = _default("DHCPAgent", "dhcp_agents_per_network")
     """None: all live DHCP agents."""
 
 
@@ -71,43 +77,58 @@ class L3Settings(PluginSettings):
 
 @dataclass(frozen=True, slots=True)
 class DumpSettings:
-    loglevel: str = "DEBUG"
-    queue: str = "neutron"
+    loglevel: str = _default("Dump", "loglevel")
+    queue: str = _default("Dump", "queue")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """The whole configuration. Every default comes from the option table (options.py), through `_default`."""
+
     source: str = "<defaults>"
-    plugins: tuple[str, ...] = ("L3Agent", "DHCPAgent")
-    rpchost: str = ""
+    plugins: tuple[str, ...] = _default("Daemon", "plugins")
+    rpchost: str = _default("Daemon", "rpchost") or ""
     rpc_ssl: dict[str, str] = field(default_factory=dict)
     """TLS files for the broker: ca_certs, certfile, keyfile (only those set)."""
-    pidfile: str = "/var/run/rpcdaemon.pid"
-    logfile: str = "/var/log/rpcdaemon.log"
-    loglevel: str = "INFO"
-    check_interval_s: float = 5.0
-    min_pass_interval_s: float = 1.0
-    resync_interval_s: float | None = None
+    pidfile: str = _default("Daemon", "pidfile")
+    logfile: str = _default("Daemon", "logfile")
+    loglevel: str = _default("Daemon", "loglevel")
+    check_interval_s: float = _default("Daemon", "check_interval")
+    min_pass_interval_s: float = _default("Daemon", "min_pass_interval")
+    resync_interval_s: float | None = _default("Daemon", "resync_interval")
     """None: the default period, which grows with the cost of a full read (core/cache.py: resync_period)."""
-    cloud: str | None = None
-    neutron_endpoint: str | None = None
+    cloud: str | None = _default("Daemon", "cloud")
+    neutron_endpoint: str | None = _default("Daemon", "neutron_endpoint")
     agent_down_time_s: float = DEFAULT_AGENT_DOWN_TIME
     agent_down_time_origin: str = "default"
-    hold_down_s: float = 60.0
-    max_dead_fraction: float = 0.5
-    max_evacuations_per_minute: int = 10
-    max_concurrency: int = 16
-    api_retries: int = 3
-    dry_run: bool = False
-    audit_log: str | None = None
-    status_listen: tuple[str, int] = ("127.0.0.1", 8787)
-    status_token: str | None = field(default=None, repr=False)
-    coordination_url: str | None = None
-    coordination_lease_s: float = 10.0
-    coordination_group: str = "rpcdaemon-default"
+    hold_down_s: float = _default("Daemon", "hold_down")
+    max_dead_fraction: float = _default("Daemon", "max_dead_fraction")
+    max_evacuations_per_minute: int = _default("Daemon", "max_evacuations_per_minute")
+    max_concurrency: int = _default("Daemon", "max_concurrency")
+    api_retries: int = _default("Daemon", "api_retries")
+    dry_run: bool = _default("Daemon", "dry_run")
+    audit_log: str | None = _default("Daemon", "audit_log")
+    status_listen: tuple[str, int] = _default("Daemon", "status_listen")
+    status_token: str | None = field(default=_default("Daemon", "status_token"), repr=False)
+    coordination_url: str | None = _default("Daemon", "coordination_url")
+    coordination_lease_s: float = _default("Daemon", "coordination_lease")
+    coordination_group: str = _default("Daemon", "coordination_group") or group_name(None, None)
     l3: L3Settings = field(default_factory=L3Settings)
     dhcp: DHCPSettings = field(default_factory=DHCPSettings)
     dump: DumpSettings = field(default_factory=DumpSettings)
+
+    def policy(self) -> Policy:
+        """The knobs the core decides with, from these settings (the core never sees the settings themselves)."""
+        return Policy(
+            dead_after_s=self.agent_down_time_s,
+            hold_down_s=self.hold_down_s,
+            max_dead_fraction=self.max_dead_fraction,
+            max_evacuations_per_minute=self.max_evacuations_per_minute,
+            dhcp_agents_per_network=self.dhcp.agents_per_network,
+            ha_replicas=self.l3.ha_replicas,
+            manage_dhcp="DHCPAgent" in self.plugins,
+            manage_l3="L3Agent" in self.plugins,
+        )
 
 
 DEFAULTS = Settings()
@@ -137,92 +158,21 @@ class _Reader:
         self.problems.append(redact_text(f"{self.path}: [{section}] {name}: {message}"))
 
     def raw(self, section: str, name: str) -> str:
-        option = find_option(section, name)
-        assert option is not None, (section, name)
         if self.parser.has_section(section) and self.parser.has_option(section, name):
             return self.parser.get(section, name, raw=True).strip()
-        return option.default
+        return option(section, name).default
 
     def get(self, section: str, name: str) -> object:
-        option = find_option(section, name)
-        assert option is not None
-        value = self.raw(section, name)
+        """The option's value in the file, or its default where the file leaves it unset (absent, or empty where
+        empty means nothing of its own): None for an option without a default. A bad value is recorded as a
+        problem and reads as the default, so the checks that follow still see a value of the right type."""
+        row = option(section, name)
         try:
-            return _convert(option, value)
+            value = row.parse(self.raw(section, name))
         except ValueError as exc:
-            shown = "" if name in SECRET_BEARING or SECRET_KEY.search(name) else f" (got {value!r})"
-            self.problem(section, name, f"{exc}{shown}")
-            return _convert(option, option.default) if option.default else None
-
-
-def _number(option: Option, value: str, cast: Callable[[str], float]) -> float:
-    try:
-        number = cast(value)
-    except ValueError:
-        raise ValueError(f"must be {'an integer' if cast is int else 'a number'}") from None
-    if not math.isfinite(number):
-        raise ValueError("must be a finite number")
-    if option.minimum is not None and number < option.minimum:
-        raise ValueError(f"must be at least {option.minimum:g}")
-    if option.maximum is not None and number > option.maximum:
-        raise ValueError(f"must be at most {option.maximum:g}")
-    return number
-
-
-def _convert(option: Option, value: str) -> object:
-    kind = option.kind
-    if value == "" and kind not in (Kind.PLUGINS,):
-        return None
-    if kind in (Kind.SECONDS, Kind.FRACTION):
-        number = _number(option, value, float)
-        if kind is Kind.FRACTION and number <= 0:
-            raise ValueError("must be more than 0")
-        return number
-    if kind is Kind.INT:
-        return int(_number(option, value, int))
-    if kind is Kind.BOOL:
-        lowered = value.lower()
-        if lowered in ("1", "yes", "true", "on"):
-            return True
-        if lowered in ("0", "no", "false", "off"):
-            return False
-        raise ValueError("must be true or false")
-    if kind is Kind.LOGLEVEL:
-        if value.upper() not in LOGLEVELS:
-            raise ValueError(f"must be one of {', '.join(LOGLEVELS)}")
-        return value.upper()
-    if kind is Kind.PLUGINS:
-        names = value.split()
-        for name in names:
-            if name not in PLUGINS:
-                raise ValueError(f"unknown plugin {name!r}{_did_you_mean(name, PLUGINS)}")
-        return tuple(dict.fromkeys(names))
-    if kind is Kind.ALL_OR_INT:
-        return None if value.lower() == "all" else int(_number(option, value, int))
-    if kind is Kind.URL:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-    if kind is Kind.HOSTPORT:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("must be HOST:PORT")
-        return (host.strip("[]"), int(port))
-    if kind is Kind.FILE:
-        if not os.path.isfile(value):
-            raise ValueError(f"file {value} does not exist")
-        if not os.access(value, os.R_OK):
-            raise ValueError(f"file {value} is not readable")
-        return value
-    return value
-
-
-def _did_you_mean(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    if not close:
-        close = [c for c in choices if c.lower() == name.lower()]
-    return f" (did you mean {close[0]!r}?)" if close else ""
+            self.problem(section, name, str(exc))
+            value = None
+        return row.default_value if value is None else value
 
 
 def load_settings(path: str) -> Settings:
@@ -242,13 +192,13 @@ def load_settings(path: str) -> Settings:
     r = _Reader(path, parser)
     for section in parser.sections():
         if section not in SECTIONS:
-            r.problems.append(f"{path}: [{section}]: unknown section{_did_you_mean(section, SECTIONS)}")
+            r.problems.append(f"{path}: [{section}]: unknown section{did_you_mean(section, SECTIONS)}")
             continue
         known = option_names(section)
         defaults = set(parser.defaults())
         for name in parser.options(section):
             if name not in known and name not in defaults:
-                r.problem(section, name, f"unknown option{_did_you_mean(name, known)}")
+                r.problem(section, name, f"unknown option{did_you_mean(name, known)}")
 
     v = {(o.section, o.name): r.get(o.section, o.name) for o in OPTIONS}
 
@@ -256,46 +206,59 @@ def load_settings(path: str) -> Settings:
         value = v[(section, name)]
         return value if isinstance(value, str) and value else None
 
-    def num(section: str, name: str, fallback: float) -> float:
+    def string(section: str, name: str) -> str:
         value = v[(section, name)]
-        return float(value) if isinstance(value, (int, float)) else fallback
+        assert isinstance(value, str), (section, name)  # every option read here has a default
+        return value
+
+    def number(section: str, name: str) -> float:
+        value = v[(section, name)]
+        assert isinstance(value, int | float), (section, name)  # every option read here has a default
+        return float(value)
+
+    def count(section: str, name: str) -> int:
+        value = v[(section, name)]
+        assert isinstance(value, int), (section, name)  # every option read here has a default
+        return value
 
     cloud, endpoint = text("Daemon", "cloud"), text("Daemon", "neutron_endpoint")
     if cloud and endpoint:
         r.problem("Daemon", "neutron_endpoint", "set either cloud or neutron_endpoint, not both")
-    loglevel = text("Daemon", "loglevel") or "INFO"
+    loglevel = string("Daemon", "loglevel")
 
-    def plugin(section: str) -> PluginSettings:
-        return PluginSettings(
-            conffile=text(section, "conffile"),
-            loglevel=text(section, "loglevel") or loglevel,
-            timeout_s=num(section, "timeout", 30.0),
-            queue_expire_s=num(section, "queue_expire", 60.0),
-        )
+    def plugin(section: str) -> dict[str, Any]:
+        """What the L3 and DHCP sections have in common, as PluginSettings' fields."""
+        return {
+            "conffile": text(section, "conffile"),
+            "loglevel": text(section, "loglevel") or loglevel,
+            "timeout_s": number(section, "timeout"),
+            "queue_expire_s": number(section, "queue_expire"),
+        }
 
     l3_common, dhcp_common = plugin("L3Agent"), plugin("DHCPAgent")
     neutron: list[tuple[str, str, configparser.ConfigParser]] = []
     for section, common in (("L3Agent", l3_common), ("DHCPAgent", dhcp_common)):
-        if common.conffile is not None:
-            neutron_conf = _read_neutron_conf(common.conffile, r, section)
+        conffile = common["conffile"]
+        if conffile is not None:
+            neutron_conf = _read_neutron_conf(conffile, r, section)
             if neutron_conf is not None:
-                neutron.append((section, common.conffile, neutron_conf))
+                neutron.append((section, conffile, neutron_conf))
 
     own_down_time = v[("Daemon", "agent_down_time")]
     if isinstance(own_down_time, float):
         down_time, origin = own_down_time, path
     else:
-        found = _neutron_value(r, neutron, "agent_down_time", MIN_NEUTRON_AGENT_DOWN_TIME,
+        found = _neutron_value(r, neutron, "agent_down_time", _least("Daemon", "agent_down_time"),
                                "an integer number of seconds")
         down_time, origin = (float(found[0]), found[1]) if found is not None else (DEFAULT_AGENT_DOWN_TIME, "default")
     ha_replicas = v[("L3Agent", "ha_replicas")]
     if not isinstance(ha_replicas, int):
-        found = _neutron_value(r, neutron, "max_l3_agents_per_router", 1, "an integer",
-                               zero="0 (every agent) cannot be followed: set [L3Agent] ha_replicas")
+        found = _neutron_value(r, neutron, "max_l3_agents_per_router", _least("L3Agent", "ha_replicas"),
+                               "an integer", zero="0 (every agent) cannot be followed: set [L3Agent] ha_replicas")
         ha_replicas = found[0] if found is not None else DEFAULT_HA_REPLICAS
     per_network = v[("DHCPAgent", "dhcp_agents_per_network")]
-    interval = v[("Daemon", "check_interval")]
-    if isinstance(interval, float) and interval >= down_time:
+    interval = number("Daemon", "check_interval")
+    if interval >= down_time:
         r.problem("Daemon", "check_interval", f"must be less than agent_down_time ({down_time:g}s from {origin}): "
                   "liveness is observed between passes")
     rpchost = text("Daemon", "rpchost")
@@ -314,48 +277,48 @@ def load_settings(path: str) -> Settings:
 
     if r.problems:
         raise ConfigError(r.problems)
-    plugins = v[("Daemon", "plugins")]
-    listen = v[("Daemon", "status_listen")]
+    plugins, listen, resync = v[("Daemon", "plugins")], v[("Daemon", "status_listen")], v[("Daemon", "resync_interval")]
+    assert isinstance(plugins, tuple) and isinstance(listen, tuple)  # what Kind.PLUGINS and Kind.HOSTPORT give
     return Settings(
         source=path,
-        plugins=plugins if isinstance(plugins, tuple) else DEFAULTS.plugins,
-        rpchost=text("Daemon", "rpchost") or "",
+        plugins=plugins,
+        rpchost=rpchost or "",
         rpc_ssl={key: value for key, name in (("ca_certs", "rpc_ssl_ca_file"), ("certfile", "rpc_ssl_cert_file"),
                                               ("keyfile", "rpc_ssl_key_file"))
                  if (value := text("Daemon", name))},
-        pidfile=text("Daemon", "pidfile") or DEFAULTS.pidfile,
-        logfile=text("Daemon", "logfile") or DEFAULTS.logfile,
+        pidfile=string("Daemon", "pidfile"),
+        logfile=string("Daemon", "logfile"),
         loglevel=loglevel,
-        check_interval_s=num("Daemon", "check_interval", 5.0),
-        min_pass_interval_s=num("Daemon", "min_pass_interval", 1.0),
-        resync_interval_s=resync if isinstance(resync := v[("Daemon", "resync_interval")], float) else None,
+        check_interval_s=interval,
+        min_pass_interval_s=number("Daemon", "min_pass_interval"),
+        resync_interval_s=resync if isinstance(resync, float) else None,
         cloud=cloud,
         neutron_endpoint=endpoint,
         agent_down_time_s=down_time,
         agent_down_time_origin=origin,
-        hold_down_s=num("Daemon", "hold_down", 60.0),
-        max_dead_fraction=num("Daemon", "max_dead_fraction", 0.5),
-        max_evacuations_per_minute=int(num("Daemon", "max_evacuations_per_minute", 10)),
-        max_concurrency=int(num("Daemon", "max_concurrency", 16)),
-        api_retries=int(num("Daemon", "api_retries", 3)),
+        hold_down_s=number("Daemon", "hold_down"),
+        max_dead_fraction=number("Daemon", "max_dead_fraction"),
+        max_evacuations_per_minute=count("Daemon", "max_evacuations_per_minute"),
+        max_concurrency=count("Daemon", "max_concurrency"),
+        api_retries=count("Daemon", "api_retries"),
         dry_run=v[("Daemon", "dry_run")] is True,
         audit_log=text("Daemon", "audit_log"),
-        status_listen=listen if isinstance(listen, tuple) else ("", 0),
+        status_listen=listen,
         status_token=text("Daemon", "status_token"),
         coordination_url=coordination_url,
-        coordination_lease_s=num("Daemon", "coordination_lease", 10.0),
+        coordination_lease_s=number("Daemon", "coordination_lease"),
         coordination_group=text("Daemon", "coordination_group") or group_name(cloud, endpoint),
-        l3=L3Settings(**_fields(l3_common), ha_replicas=ha_replicas),
-        dhcp=DHCPSettings(
-            **_fields(dhcp_common), agents_per_network=per_network if isinstance(per_network, int) else None
-        ),
-        dump=DumpSettings(loglevel=text("Dump", "loglevel") or "DEBUG", queue=text("Dump", "queue") or "neutron"),
+        l3=L3Settings(**l3_common, ha_replicas=ha_replicas),
+        dhcp=DHCPSettings(**dhcp_common, agents_per_network=per_network if isinstance(per_network, int) else None),
+        dump=DumpSettings(loglevel=string("Dump", "loglevel"), queue=string("Dump", "queue")),
     )
 
 
-def _fields(common: PluginSettings) -> dict[str, Any]:
-    return {"conffile": common.conffile, "loglevel": common.loglevel, "timeout_s": common.timeout_s,
-            "queue_expire_s": common.queue_expire_s}
+def _least(section: str, name: str) -> int:
+    """An integer option's minimum: the least a neutron.conf value standing in for it may be."""
+    minimum = option(section, name).minimum
+    assert minimum is not None, (section, name)
+    return int(minimum)
 
 
 def ini_problems(path: str, exc: configparser.Error) -> list[str]:

@@ -1,6 +1,10 @@
 """The knobs the core decides with, gathered in one frozen value derived from the settings.
 
 Keeping them apart from `Settings` means the core never sees file paths, URLs or credentials: only numbers.
+The daemon's Policy comes from `Settings.policy()` (config/settings.py). The defaults here serve the core's own
+tests; those that are options (dead_after_s, hold_down_s, max_dead_fraction, max_evacuations_per_minute,
+dhcp_agents_per_network, ha_replicas) restate the option table, which the core may not import, and
+tests/shell/test_options.py holds them to it.
 """
 
 from __future__ import annotations
