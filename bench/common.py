@@ -20,7 +20,6 @@ from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.config.settings import Settings, default_settings
 from rpcdaemon.core.liveness import state_from_api
 from rpcdaemon.core.plan import CoreState
-from rpcdaemon.daemon.compose import policy_from
 from rpcdaemon.daemon.executor import Executor
 from rpcdaemon.daemon.reconciler import Reconciler
 
@@ -63,7 +62,7 @@ def reconciler_for(settings: Settings, *, observed: bool = True) -> Reconciler:
                                    read_concurrency=min(settings.max_concurrency, 16))
     executor = Executor(client.apply_call, AuditLog(keep=10), max_concurrency=settings.max_concurrency,
                         retries=settings.api_retries)
-    reconciler = Reconciler(client, executor, policy_from(settings))
+    reconciler = Reconciler(client, executor, settings.policy())
     if observed:
         agents = client.fetch_agents()
         reconciler.state = CoreState(liveness=state_from_api(agents, time.monotonic(), reconciler.policy))

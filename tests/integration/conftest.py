@@ -12,7 +12,6 @@ from emulated import DOWN_TIME, Env, MakeEnv, VirtualClock
 from rpcdaemon.adapters.audit import AuditLog
 from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.config.settings import default_settings
-from rpcdaemon.daemon.compose import policy_from
 from rpcdaemon.daemon.executor import Executor
 from rpcdaemon.daemon.reconciler import Reconciler
 from rpcdaemon.emulator.cloud import Cloud
@@ -38,7 +37,7 @@ def make_env() -> Iterator[MakeEnv]:
         client = NeutronClient.connect(endpoint=server.url, timeout_s=settings.dhcp.timeout_s)
         executor = Executor(client.apply_call, audit, max_concurrency=settings.max_concurrency,
                             retries=settings.api_retries, backoff_s=0.01)
-        reconciler = Reconciler(client, executor, replace(policy_from(settings), **(policy or {})), clock=clock)
+        reconciler = Reconciler(client, executor, replace(settings.policy(), **(policy or {})), clock=clock)
         env = Env(cloud, server, clock, settings, reconciler, audit)
         if warm:
             env.run_pass()

@@ -24,7 +24,7 @@ def main(argv: Sequence[str]) -> int:
     from rpcdaemon.config.settings import ConfigError, load_settings
     from rpcdaemon.core.liveness import state_from_api
     from rpcdaemon.core.plan import CoreState, make_plan
-    from rpcdaemon.daemon.compose import build_client, policy_from
+    from rpcdaemon.daemon.compose import build_client
     from rpcdaemon.daemon.reconciler import read_snapshot
 
     try:
@@ -32,7 +32,7 @@ def main(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    policy = policy_from(settings)
+    policy = settings.policy()
     try:
         snapshot = read_snapshot(build_client(settings), policy, CoreState())
     except NeutronReadError as exc:

@@ -1,4 +1,5 @@
-"""Settings -> parts: the Neutron client, the coordination member, the status server, the core's policy.
+"""Settings -> parts: the Neutron client, the coordination member, the status server (the core's policy:
+Settings.policy()).
 
 Everything the daemon is made of is built here from Settings, so that the loop only runs what it is given, and a
 reload knows what a changed option rebuilds (the client, the bus, the status server) or refuses (RESTART_ONLY).
@@ -17,7 +18,6 @@ from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.config.settings import Settings
 from rpcdaemon.core.leadership import LeaseTiming
-from rpcdaemon.core.policy import Policy
 
 RESTART_ONLY = {
     "pidfile": "[Daemon] pidfile",
@@ -27,19 +27,6 @@ RESTART_ONLY = {
     "coordination_group": "[Daemon] coordination_group",
 }
 """Options a running daemon cannot change (a reload warns and keeps the value in force)."""
-
-
-def policy_from(settings: Settings) -> Policy:
-    return Policy(
-        dead_after_s=settings.agent_down_time_s,
-        hold_down_s=settings.hold_down_s,
-        max_dead_fraction=settings.max_dead_fraction,
-        max_evacuations_per_minute=settings.max_evacuations_per_minute,
-        dhcp_agents_per_network=settings.dhcp.agents_per_network,
-        ha_replicas=settings.l3.ha_replicas,
-        manage_dhcp="DHCPAgent" in settings.plugins,
-        manage_l3="L3Agent" in settings.plugins,
-    )
 
 
 def api_timeout(settings: Settings) -> float:

@@ -34,7 +34,6 @@ from rpcdaemon.daemon.compose import (
     bus_settings,
     client_settings,
     default_member_id,
-    policy_from,
 )
 from rpcdaemon.daemon.executor import ChangeResult, Executor
 from rpcdaemon.daemon.observer import NOBODY, Observer
@@ -83,7 +82,7 @@ class Daemon:
         self.bus = BusWatch(clock, self.wake)
         self._bus_heard = bool(settings.rpchost)
         """Bus heartbeats are the second liveness signal (once the bus has been heard for a dead period)."""
-        self.reconciler = Reconciler(self.client, self.executor, policy_from(settings), clock=clock,
+        self.reconciler = Reconciler(self.client, self.executor, settings.policy(), clock=clock,
                                      resync_s=settings.resync_interval_s, with_bus=bool(settings.rpchost),
                                      heard=self._heard, may_act=self.cluster.may_act, observer=observer)
         self.feed = BusFeed(self.member, self.bus, self.reconciler.reader.named, self.metrics,
@@ -211,7 +210,7 @@ class Daemon:
             audit.close()
         self.settings = new
         reader = self.reconciler.reader
-        self.reconciler.policy = policy_from(new)
+        self.reconciler.policy = new.policy()
         reader.resync_s = new.resync_interval_s
         reader.with_bus = bool(new.rpchost) or reader.with_bus
         reader.force_full("the config was reloaded")
