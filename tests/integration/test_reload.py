@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rpcdaemon.config.settings import load_settings
+from rpcdaemon.config.load import load_settings
 from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve

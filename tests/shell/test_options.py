@@ -16,8 +16,9 @@ import pytest
 
 from rpcdaemon.config.coordination_url import group_name
 from rpcdaemon.config.kinds import Kind
+from rpcdaemon.config.load import check_config, load_settings
 from rpcdaemon.config.options import OPTIONS, SECTIONS, Option, find_option, option
-from rpcdaemon.config.settings import Settings, check_config, default_settings, load_settings
+from rpcdaemon.config.settings import Settings, default_settings
 from rpcdaemon.core.policy import Policy
 
 Read = Callable[[Settings], object]

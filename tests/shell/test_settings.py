@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rpcdaemon.config.load import check_config, load_settings
 from rpcdaemon.config.options import render_sample_config
-from rpcdaemon.config.settings import ConfigError, check_config, default_settings, load_settings
+from rpcdaemon.config.settings import ConfigError, default_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rpcdaemon.config.load import check_config, load_settings
 from rpcdaemon.config.options import LOGLEVELS, OPTIONS, PLUGINS, SECTIONS, Kind, Option
-from rpcdaemon.config.settings import ConfigError, Settings, check_config, load_settings
+from rpcdaemon.config.settings import ConfigError, Settings
 
 EXISTING = os.path.abspath(__file__)
 MISSING = "/nonexistent/rpcdaemon-fuzz/file.conf"

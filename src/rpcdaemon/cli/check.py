@@ -12,7 +12,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="rpcdaemon check-config", description="Validate rpcdaemon.conf.")
     config_arg(parser)
     opts = parser.parse_args(argv)
-    from rpcdaemon.config.settings import check_config
+    from rpcdaemon.config.load import check_config
 
     problems = check_config(opts.config)
     for problem in problems:

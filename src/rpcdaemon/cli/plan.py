@@ -21,7 +21,8 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(argv)
 
     from rpcdaemon.adapters.neutron.client import NeutronReadError
-    from rpcdaemon.config.settings import ConfigError, load_settings
+    from rpcdaemon.config.load import load_settings
+    from rpcdaemon.config.settings import ConfigError
     from rpcdaemon.core.liveness import state_from_api
     from rpcdaemon.core.plan import CoreState, make_plan
     from rpcdaemon.daemon.compose import build_client

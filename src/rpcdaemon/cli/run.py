@@ -32,7 +32,8 @@ def main(argv: Sequence[str], subcommands: Sequence[str] = ()) -> int:
     parser.add_argument("--version", action="version", version=f"rpcdaemon {__version__}")
     opts = parser.parse_args(argv)
 
-    from rpcdaemon.config.settings import ConfigError, load_settings
+    from rpcdaemon.config.load import load_settings
+    from rpcdaemon.config.settings import ConfigError
 
     try:
         settings = load_settings(opts.config)

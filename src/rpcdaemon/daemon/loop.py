@@ -23,7 +23,8 @@ from rpcdaemon.adapters.bus.watch import BusWatch
 from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.adapters.status.metrics import Metrics
-from rpcdaemon.config.settings import ConfigError, Settings, load_settings
+from rpcdaemon.config.load import load_settings
+from rpcdaemon.config.settings import ConfigError, Settings
 from rpcdaemon.core.cadence import api_lagging, next_wait
 from rpcdaemon.daemon.bus import BusFeed
 from rpcdaemon.daemon.compose import (

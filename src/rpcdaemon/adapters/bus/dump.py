@@ -81,7 +81,8 @@ def main(argv: Sequence[str]) -> int:
 
     from rpcdaemon.adapters.bus.listener import BusListener
     from rpcdaemon.config.bus_url import BusUrlError, broker_urls
-    from rpcdaemon.config.settings import ConfigError, load_settings
+    from rpcdaemon.config.load import load_settings
+    from rpcdaemon.config.settings import ConfigError
 
     rpchost, exchange = opts.url or "", opts.queue
     if opts.config or not opts.url:
