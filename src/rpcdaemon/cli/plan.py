@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from rpcdaemon.cli.common import EXIT_CONFIG, config_arg
+from rpcdaemon.cli.common import EXIT_CONFIG, config_arg, load_or_say
 
 
 def main(argv: Sequence[str]) -> int:
@@ -21,17 +21,13 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(argv)
 
     from rpcdaemon.adapters.neutron.client import NeutronReadError
-    from rpcdaemon.config.load import load_settings
-    from rpcdaemon.config.settings import ConfigError
     from rpcdaemon.core.liveness import state_from_api
     from rpcdaemon.core.plan import CoreState, make_plan
     from rpcdaemon.daemon.compose import build_client
     from rpcdaemon.daemon.reconciler import read_snapshot
 
-    try:
-        settings = load_settings(opts.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    settings = load_or_say(opts.config)
+    if settings is None:
         return EXIT_CONFIG
     policy = settings.policy()
     try:

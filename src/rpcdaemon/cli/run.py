@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rpcdaemon import __version__
-from rpcdaemon.cli.common import EXIT_CONFIG, config_arg
+from rpcdaemon.cli.common import EXIT_CONFIG, config_arg, load_or_say
 
 if TYPE_CHECKING:
     from rpcdaemon.adapters.status.http import StatusServer
@@ -32,13 +32,8 @@ def main(argv: Sequence[str], subcommands: Sequence[str] = ()) -> int:
     parser.add_argument("--version", action="version", version=f"rpcdaemon {__version__}")
     opts = parser.parse_args(argv)
 
-    from rpcdaemon.config.load import load_settings
-    from rpcdaemon.config.settings import ConfigError
-
-    try:
-        settings = load_settings(opts.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    settings = load_or_say(opts.config)
+    if settings is None:
         return EXIT_CONFIG
 
     from rpcdaemon.daemon import pidfile, process
