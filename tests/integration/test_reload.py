@@ -18,12 +18,7 @@ from rpcdaemon.config.settings import load_settings
 from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from servers import free_port
 
 
 def status(port: int, token: str) -> int:

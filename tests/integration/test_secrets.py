@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from bus.agents import Publisher, context, heartbeat, notification
-from bus.rabbit import Rabbit, free_port
+from bus.rabbit import Rabbit
 from polling import poll
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.cli.status import render
@@ -35,6 +35,7 @@ from rpcdaemon.daemon.loop import configure_logging
 from rpcdaemon.emulator.bus import envelope
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
+from servers import free_port
 
 MARKER = "S3cr3tMarker"
 RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli.main"]

@@ -34,6 +34,7 @@ from rpcdaemon.adapters.status.http import Limits, StatusServer
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
+from servers import free_port
 
 FD_LIMIT = 256
 IDLE_CLIENTS = 500
@@ -45,12 +46,6 @@ def prlimit() -> str:
     if path is None:
         pytest.fail("prlimit (util-linux) is not installed")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
