@@ -3,19 +3,12 @@ still lists them), and the table never holds more than its cap (the least recent
 
 from __future__ import annotations
 
+from clocks import FakeClock
 from rpcdaemon.adapters.bus.envelope import BusMessage
 from rpcdaemon.adapters.bus.watch import BusWatch
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT, Agent, AgentId, Snapshot
 
 DEAD = 10.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def beat(host: str, agent_type: str = L3_AGENT) -> BusMessage:

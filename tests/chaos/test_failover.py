@@ -18,11 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from chaos_rig import DOWN_TIME, VirtualClock
+from chaos_rig import DOWN_TIME
 from testkit.chaos.cluster import ActingWindows, FaultyBackend
 from testkit.chaos.history import AgentHistory
 from testkit.chaos.invariants import BudgetJudge, FenceJudge
 
+from clocks import FakeClock
 from polling import poll
 from rpcdaemon.adapters.bus.envelope import decode
 from rpcdaemon.config.settings import default_settings
@@ -40,7 +41,7 @@ A, B = "replica-a", "replica-b"
 class Pair:
     cloud: Cloud
     server: EmulatorServer
-    clock: VirtualClock
+    clock: FakeClock
     backend: FaultyBackend
     daemons: dict[str, Daemon]
     history: AgentHistory
@@ -78,7 +79,7 @@ def make_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeP
     made: list[Pair] = []
 
     def make(l3_agents: int, routers: int, budget: int, lease_s: float) -> Pair:
-        clock = VirtualClock()
+        clock = FakeClock()
         cloud = Cloud.build(dhcp_agents=0, l3_agents=l3_agents, networks=0, routers=routers, seed=5,
                             agent_down_time=DOWN_TIME, clock=clock)
         server = serve(cloud)

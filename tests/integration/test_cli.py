@@ -9,8 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from emulated import VirtualClock
-
+from clocks import FakeClock
 from polling import poll
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
@@ -68,7 +67,7 @@ def test_daemon_with_bad_config_exits_2_without_traceback(tmp_path: Path) -> Non
 
 
 def test_plan_json_lists_the_moves_without_acting(tmp_path: Path) -> None:
-    clock = VirtualClock()
+    clock = FakeClock()
     cloud = Cloud.build(l3_agents=3, routers=6, dhcp_agents=1, networks=0, agent_down_time=2, clock=clock, seed=3)
     with serve(cloud) as server:
         victim = next(a for a in cloud.stats()["agents"] if a["agent_type"] == L3_AGENT)

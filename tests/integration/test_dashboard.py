@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulated import DOWN_TIME, VirtualClock
+from emulated import DOWN_TIME
 
+from clocks import FakeClock
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.config.settings import default_settings
 from rpcdaemon.daemon.loop import Daemon, start_status_server
@@ -49,7 +50,7 @@ def browse(url: str, *extra: str) -> str:
 
 @pytest.fixture
 def dashboard() -> Iterator[tuple[StatusServer, Cloud, str]]:
-    clock = VirtualClock()
+    clock = FakeClock()
     cloud = Cloud.build(l3_agents=3, routers=6, dhcp_agents=2, networks=3, agent_down_time=DOWN_TIME, clock=clock,
                         seed=12)
     with serve(cloud) as emulator:

@@ -24,23 +24,13 @@ import openstack
 import pytest
 import requests
 
+from clocks import FakeClock
 from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
 from rpcdaemon.emulator.main import main as emulator_main
 from rpcdaemon.emulator.server import EmulatorServer, serve
 
 DOWN_TIME = 75.0
 TS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -68,7 +58,7 @@ class Topo:
 
 @pytest.fixture
 def topo() -> Topo:
-    clock = FakeClock()
+    clock = FakeClock(1_700_000_000.0)  # a wall-clock time: the API shows timestamps
     cloud = Cloud(agent_down_time=DOWN_TIME, clock=clock, seed=7)
     dhcp_a = cloud.add_agent(DHCP, "net-1")
     dhcp_b = cloud.add_agent(DHCP, "net-2")

@@ -10,9 +10,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from emulated import DOWN_TIME, VirtualClock
+from emulated import DOWN_TIME
 from prometheus_client.parser import text_string_to_metric_families
 
+from clocks import FakeClock
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.cli.status import main as status_main
 from rpcdaemon.config.settings import default_settings
@@ -36,7 +37,7 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 
 class Running:
-    def __init__(self, daemon: Daemon, server: StatusServer, cloud: Cloud, clock: VirtualClock) -> None:
+    def __init__(self, daemon: Daemon, server: StatusServer, cloud: Cloud, clock: FakeClock) -> None:
         self.daemon, self.server, self.cloud, self.clock = daemon, server, cloud, clock
 
     def status(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class Running:
 
 @pytest.fixture
 def running() -> Iterator[Running]:
-    clock = VirtualClock()
+    clock = FakeClock()
     cloud = Cloud.build(l3_agents=3, routers=6, dhcp_agents=2, networks=2, agent_down_time=DOWN_TIME,
                         clock=clock, seed=9)
     with serve(cloud) as emulator:
