@@ -138,7 +138,8 @@ def test_a_takeover_does_not_restart_the_evacuation_budget(make_pair: MakePair) 
     for _ in range(10):  # past that minute, the two others start
         pair.step(B)
         judge.feed(pair.cloud.drain_calls())
-    assert len(judge.started) == 4 and judge.flags.violations == [], (judge.started, judge.flags.violations)
+    assert len(judge.started) == 4, (judge.started, judge.flags.violations)
+    assert judge.flags.violations == [], (judge.started, judge.flags.violations)
 
 
 def test_a_replica_cut_off_stops_calling_within_its_window_also_between_retries(make_pair: MakePair) -> None:

@@ -63,7 +63,8 @@ def test_daemon_with_bad_config_exits_2_without_traceback(tmp_path: Path) -> Non
     conf.write_text("[Daemon]\ncheck_interval = -1\n")
     result = run("-d", "-c", str(conf))
     assert result.returncode == 2
-    assert "check_interval" in result.stderr and "Traceback" not in result.stderr
+    assert "check_interval" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_plan_json_lists_the_moves_without_acting(tmp_path: Path) -> None:
@@ -85,13 +86,15 @@ def test_plan_json_lists_the_moves_without_acting(tmp_path: Path) -> None:
         assert cloud.stats()["bindings"] == before
         assert not [k for k in cloud.stats()["calls"] if not k.startswith("GET")]
         text = run("plan", "-c", str(tmp_path / "c.conf"))
-        assert "move_router" in text.stdout and victim["host"] in text.stdout
+        assert "move_router" in text.stdout
+        assert victim["host"] in text.stdout
 
 
 def test_plan_against_an_unreachable_api_is_a_clear_error(tmp_path: Path) -> None:
     result = run("plan", "-c", str(write_config(tmp_path / "c.conf", "http://127.0.0.1:9")), timeout=120)
     assert result.returncode == 1
-    assert "cannot read Neutron" in result.stderr and "Traceback" not in result.stderr
+    assert "cannot read Neutron" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_daemon_repairs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -118,5 +121,6 @@ def test_daemon_repairs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert "Traceback" not in err
         records = [json.loads(line) for line in audit.read_text().splitlines()]
         moves = [r for r in records if r["action"] == "move_router"]
-        assert moves and all(r["outcome"] == "done" and r["from_agent"] == victim for r in moves)
+        assert moves
+        assert all(r["outcome"] == "done" and r["from_agent"] == victim for r in moves)
         assert all(r["reason"] for r in records)
