@@ -7,25 +7,16 @@ see it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from kombu import Connection
 
+from servers import Proc, free_port, start
+
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Rabbit:
@@ -37,7 +28,7 @@ class Rabbit:
         self.dist_port = free_port()
         self.epmd_port = free_port()
         self.node = f"rpcd{os.getpid()}@localhost"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Proc | None = None
         (self.base / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n")
         (self.base / "enabled_plugins").write_text("[].\n")
 
@@ -63,17 +54,8 @@ class Rabbit:
         }
 
     def start(self, timeout_s: float = 90.0) -> None:
-        log = open(self.base / "server.out", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen([SERVER], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"rabbitmq-server exited: {(self.base / 'server.out').read_text()[-3000:]}")
-            if self._accepts():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"rabbitmq-server not ready in {timeout_s}s")
+        self.proc = start("rabbitmq-server", [SERVER], self.base / "server.out", self._accepts, timeout_s,
+                          f"rabbitmq-server accepting AMQP connections on 127.0.0.1:{self.port}", env=self.env())
 
     def _accepts(self) -> bool:
         try:
@@ -86,15 +68,7 @@ class Rabbit:
     def stop(self) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):  # epmd started in the same session: nothing survives
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.stop(30)  # the whole group: epmd, started in the same session, does not survive
         self.proc = None
 
     def restart(self) -> None:

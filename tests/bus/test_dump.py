@@ -51,15 +51,18 @@ def test_dump_filters_and_json(rabbit: Rabbit) -> None:
                             (heartbeat("net-22", "L3 agent"), "q-reports-plugin"),
                             (notification("network.create.end", {"network": {"id": "n"}}), "notifications.info")])
     record = json.loads(out)
-    assert record["host"] == "net-22" and record["kind"] == "heartbeat"
+    assert record["host"] == "net-22"
+    assert record["kind"] == "heartbeat"
     assert record["context"]["auth_token"] == "***"
 
 
 def test_dump_reports_bad_arguments(tmp_path: Path) -> None:
     bad = subprocess.run([*DUMP, "--url", "amqp://127.0.0.1:9//", "--match", "nonsense"], capture_output=True,
                          text=True, timeout=60, check=False)
-    assert bad.returncode == 2 and "FIELD=GLOB" in bad.stderr
+    assert bad.returncode == 2
+    assert "FIELD=GLOB" in bad.stderr
     unreachable = subprocess.run([*DUMP, "--url", "127.0.0.1:9"], capture_output=True, text=True, timeout=60,
                                  check=False)
-    assert unreachable.returncode == 1 and "cannot reach the broker" in unreachable.stderr
+    assert unreachable.returncode == 1
+    assert "cannot reach the broker" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr

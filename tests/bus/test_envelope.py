@@ -18,7 +18,8 @@ def test_heartbeat() -> None:
     msg = decode(heartbeat("net-2", "L3 agent", start_flag=True).encode(), "q-reports-plugin")
     assert (msg.kind, msg.method, msg.host, msg.agent_type, msg.start_flag) == (
         "heartbeat", "report_state", "net-2", "L3 agent", True)
-    assert msg.binary == "neutron-l3-agent" and msg.agent_time
+    assert msg.binary == "neutron-l3-agent"
+    assert msg.agent_time
 
 
 def test_notifications_name_their_resource_and_revision() -> None:
@@ -59,7 +60,8 @@ def test_credentials_in_urls_are_redacted_in_payloads() -> None:
 def test_malformed_kinds(body: bytes, kind: str) -> None:
     with pytest.raises(Malformed) as info:
         decode(body)
-    assert info.value.kind == kind and info.value.why
+    assert info.value.kind == kind
+    assert info.value.why
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -53,7 +53,8 @@ def test_heartbeats_and_notifications_arrive_and_garbage_is_counted(rabbit: Rabb
         pub.publish(heartbeat("net-2", "DHCP agent"), "q-reports-plugin")
         poll(lambda: len(inbox.messages) == 3, 10, "three good messages")
         assert [m.kind for m in inbox.messages].count("heartbeat") == 2
-        assert inbox.malformed == ["not_json"] and listener.malformed["not_json"] == 1
+        assert inbox.malformed == ["not_json"]
+        assert listener.malformed["not_json"] == 1
         pub.publish(notification("router.delete.end", {"router_id": "r1"}), "notifications.info")
         poll(lambda: len(inbox.messages) == 4, 10, "the consumer survived the garbage")
     finally:

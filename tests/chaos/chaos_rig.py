@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clocks import FakeClock
 from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.emulator.bus import heartbeat_body
@@ -16,19 +17,11 @@ from rpcdaemon.emulator.server import EmulatorServer
 DOWN_TIME = 75.0
 
 
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Rig:
     cloud: Cloud
     server: EmulatorServer
-    clock: VirtualClock
+    clock: FakeClock
     daemon: Daemon
     publish: Callable[[str, str], None]
 

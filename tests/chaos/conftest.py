@@ -7,8 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from chaos_rig import DOWN_TIME, MakeRig, Rig, VirtualClock
+from chaos_rig import DOWN_TIME, MakeRig, Rig
 
+from clocks import FakeClock
 from rpcdaemon.config.settings import default_settings
 from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.emulator.cloud import Cloud
@@ -20,7 +21,7 @@ def make_rig() -> Iterator[MakeRig]:
     servers: list[EmulatorServer] = []
 
     def make(dhcp_per_network: int = 2, ha_routers: int = 2, **build: Any) -> Rig:
-        clock = VirtualClock()
+        clock = FakeClock()
         cloud = Cloud.build(clock=clock, seed=3, agent_down_time=DOWN_TIME, dhcp_per_network=dhcp_per_network,
                             **build)
         l3 = sorted(a.id for a in cloud.agents.values() if a.agent_type == "L3 agent")

@@ -21,17 +21,21 @@ def test_the_fleet_has_big_and_small_zones_compute_nodes_and_hinted_resources_in
     config = ChaosConfig(seed=3)
     fleet = build_fleet(config)
     cloud = fleet.cloud
-    assert fleet.zones == ["az-1", "az-2", "az-3"] and fleet.small_zone == "az-3"
+    assert fleet.zones == ["az-1", "az-2", "az-3"]
+    assert fleet.small_zone == "az-3"
     groups = Counter((a.agent_type, a.agent_mode, a.availability_zone) for a in cloud.agents.values())
-    assert groups[(DHCP, None, "az-1")] == 5 and groups[(DHCP, None, "az-3")] == 2
+    assert groups[(DHCP, None, "az-1")] == 5
+    assert groups[(DHCP, None, "az-3")] == 2
     assert groups[(L3, "legacy", "az-1")] + groups[(L3, "dvr_snat", "az-1")] == 5
-    assert groups[(L3, "dvr", "az-1")] == 4 and groups[(L3, "dvr", "az-3")] == 2
+    assert groups[(L3, "dvr", "az-1")] == 4
+    assert groups[(L3, "dvr", "az-3")] == 2
     assert groups[(L3, "dvr_snat", "az-2")] >= 2
     assert 0 < fleet.hinted() < len(fleet.hints) == config.networks + config.routers + config.ha_routers
     stats = cloud.stats()
     for resource, hints in fleet.hints.items():
         hosts = stats["bindings"]["dhcp"].get(resource) or stats["bindings"]["l3"].get(resource) or []
-        assert hosts and (not hints or all(cloud.agents[a].availability_zone in hints for a in hosts))
+        assert hosts
+        assert not hints or all(cloud.agents[a].availability_zone in hints for a in hosts)
         assert all(cloud.agents[a].agent_mode not in ("dvr", "dvr_no_external") for a in hosts)
     history = AgentHistory(config.agent_down_time_s, cloud.interval)
     for a in cloud.agents.values():
@@ -72,7 +76,8 @@ def test_a_swarm_holds_idle_and_trickling_connections_then_lets_go() -> None:
         received.append(b"".join(chunks))
         conn.close()
     trickled = [r for r in received if r.startswith(b"GET /status HTTP/1.1\r\nX-Slow: x")]
-    assert len(trickled) == 5 and all(r == b"" for r in received if r not in trickled)
+    assert len(trickled) == 5
+    assert all(r == b"" for r in received if r not in trickled)
 
 
 def test_held_connections_counts_the_accepted_ends_on_a_port() -> None:

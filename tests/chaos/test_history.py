@@ -7,21 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from testkit.chaos.history import AgentHistory
 
+from clocks import FakeClock
 from rpcdaemon.emulator.cloud import L3, Cloud
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @settings(max_examples=200, deadline=None)
 @given(steps=st.lists(st.tuples(st.floats(0.01, 9.0), st.booleans()), min_size=1, max_size=12),
        probes=st.lists(st.floats(0.0, 60.0), min_size=1, max_size=8))
 def test_api_dead_matches_the_emulator(steps: list[tuple[float, bool]], probes: list[float]) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cloud = Cloud(agent_down_time=4.0, report_interval=1.0, clock=clock, seed=1)
     agent = cloud.add_agent(L3, "h1")
     history = AgentHistory(4.0, 1.0)

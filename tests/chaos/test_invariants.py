@@ -49,7 +49,8 @@ def read(at: float) -> Call:
 def test_remove_from_a_healthy_agent_is_a_violation() -> None:
     h = history()
     found = judge_calls(h, read(100.0), Call(100.5, "DELETE", DEL_R, ("a1", "r1"), 204, M))
-    assert len(found) == 1 and "healthy" in found[0]
+    assert len(found) == 1
+    assert "healthy" in found[0]
 
 
 def test_remove_from_a_flapping_agent_is_a_violation_and_from_a_dead_one_is_not() -> None:
@@ -58,7 +59,9 @@ def test_remove_from_a_flapping_agent_is_a_violation_and_from_a_dead_one_is_not(
     h.went_down("a2", 90.0)  # 10 s: dead
     found = judge_calls(h, read(100.0), Call(100.5, "DELETE", DEL_R, ("a1", "r1"), 204, M),
                         Call(100.6, "DELETE", DEL_N, ("a2", "n1"), 204, M))
-    assert len(found) == 1 and "a1" in found[0] and "down for only" in found[0]
+    assert len(found) == 1
+    assert "a1" in found[0]
+    assert "down for only" in found[0]
 
 
 def test_add_to_a_dead_agent_is_a_violation() -> None:
@@ -66,7 +69,8 @@ def test_add_to_a_dead_agent_is_a_violation() -> None:
     h.went_down("a3", 50.0)
     found = judge_calls(h, read(100.0), Call(100.5, "POST", ADD_R, ("a3",), 201, M),
                         Call(100.6, "POST", ADD_R, ("a4",), 201, M))
-    assert len(found) == 1 and "a3" in found[0]
+    assert len(found) == 1
+    assert "a3" in found[0]
 
 
 def test_the_read_that_counts_is_the_last_one_before_the_call() -> None:
@@ -85,7 +89,8 @@ def test_remove_in_a_disrupted_zone_is_a_violation_once_the_majority_has_settled
         h.went_down(agent, 80.0)
     assert judge_calls(h, read(84.5), Call(84.6, "DELETE", DEL_R, ("a0", "r"), 204, M)) == []  # just turned dead
     found = judge_calls(h, read(100.0), Call(100.5, "DELETE", DEL_R, ("a0", "r"), 204, M))
-    assert len(found) == 1 and "disrupted" in found[0]
+    assert len(found) == 1
+    assert "disrupted" in found[0]
 
 
 def test_state_problems_see_a_router_on_a_dead_agent_and_a_network_short_of_agents() -> None:
@@ -114,7 +119,8 @@ def test_add_during_the_hold_down_of_an_agent_judged_dead_is_a_violation() -> No
     judge.feed([read(59.5)])
     judge.judged_dead("a1", 60.0)
     judge.feed([read(70.5), read(72.0), Call(72.5, "POST", ADD_R, ("a1",), 201, M)])
-    assert len(judge.violations) == 1 and "hold-down" in judge.violations[0]
+    assert len(judge.violations) == 1
+    assert "hold-down" in judge.violations[0]
     judge.feed([read(76.0), Call(76.5, "POST", ADD_R, ("a1",), 201, M)])
     assert len(judge.violations) == 1  # seen back 5.5 s before: fine
 
@@ -172,7 +178,8 @@ def test_removing_an_existing_resource_from_a_live_agent_is_a_violation_a_delete
     judge = ActionJudge(h, M, settle_s=3.0)
     judge.feed([read(100.0), remove(100.5, "a1", "gone", exists=False), remove(100.6, "a1", "n1", exists=True),
                 remove(100.7, "a2", "n2", exists=True, status=500)])  # refused or not, the decision was wrong
-    assert judge.kinds == [REMOVE_LIVE, REMOVE_LIVE] and "n1" in judge.violations[0]
+    assert judge.kinds == [REMOVE_LIVE, REMOVE_LIVE]
+    assert "n1" in judge.violations[0]
 
 
 def test_a_hinted_resource_placed_outside_its_zones_is_a_violation() -> None:
@@ -182,7 +189,8 @@ def test_a_hinted_resource_placed_outside_its_zones_is_a_violation() -> None:
     judge = ActionJudge(h, M, settle_s=3.0, hints={"n1": frozenset({"az-1"}), "n2": frozenset()})
     judge.feed([read(100.0), add(100.1, "in", "n1"), add(100.2, "out", "n2"), add(100.3, "out", "n1", status=409),
                 add(100.4, "out", "n1")])
-    assert judge.kinds == [HINTS] and "az-2" in judge.violations[0]
+    assert judge.kinds == [HINTS]
+    assert "az-2" in judge.violations[0]
 
 
 def test_any_call_to_a_compute_node_agent_is_a_violation() -> None:
@@ -202,7 +210,8 @@ def test_compute_nodes_are_not_counted_with_the_network_nodes_of_their_zone() ->
         h.went_down(agent, 80.0)
     assert sorted(h.group_of("a0")) == [f"a{i}" for i in range(5)]
     found = judge_calls(h, read(100.0), Call(100.5, "DELETE", DEL_R, ("a0", "r"), 204, M))
-    assert len(found) == 1 and "disrupted" in found[0]
+    assert len(found) == 1
+    assert "disrupted" in found[0]
 
 
 def agents_read(at: float, member: str = M, status: int = 200) -> Call:
@@ -219,7 +228,8 @@ def test_pass_rate_is_bounded_one_violation_per_episode() -> None:
     judge.feed(burst)
     judge.feed([agents_read(50 + i * 0.05, "other") for i in range(3)] + [agents_read(60.0, status=500)])
     judge.close()
-    assert judge.flags.kinds == [PACE] and "30 times in 2s (bound 4)" in judge.flags.violations[0]
+    assert judge.flags.kinds == [PACE]
+    assert "30 times in 2s (bound 4)" in judge.flags.violations[0]
     assert judge.flags.violations[0].endswith("for 1.2s")  # from the 5th read (20.2 s) to the last (21.45 s)
     assert judge.peak == 30
 
@@ -244,7 +254,8 @@ def test_the_budget_counts_evacuation_starts_across_replicas_on_rpcdaemons_clock
     h.came_up("a0", 61.0)
     h.went_down("a0", 62.0)
     judge.feed([Call(70.0, "DELETE", DEL_R, ("a0", "r"), 204, "y")])  # a new death of a0: a third start in 60 s
-    assert judge.flags.kinds == [BUDGET] and "['y']" in judge.flags.violations[0]
+    assert judge.flags.kinds == [BUDGET]
+    assert "['y']" in judge.flags.violations[0]
 
 
 def test_a_call_outside_every_acting_window_is_a_violation() -> None:

@@ -6,18 +6,14 @@ data (a controller losing its etcd), so the tests can take quorum away and give 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
-from bus.rabbit import free_port
+from servers import Proc, free_port, spawn, tail, wait_for
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -30,7 +26,7 @@ class EtcdCluster:
         self.names = [f"m{i}" for i in range(size)]
         self.client_ports = {n: free_port() for n in self.names}
         self.peer_ports = {n: free_port() for n in self.names}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, Proc] = {}
         self.token = f"rpcd-{os.getpid()}"
 
     def url(self, name: str) -> str:
@@ -41,8 +37,8 @@ class EtcdCluster:
 
     def start_member(self, name: str) -> None:
         initial = ",".join(f"{n}=http://127.0.0.1:{self.peer_ports[n]}" for n in self.names)
-        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
-        self.procs[name] = subprocess.Popen(
+        self.procs[name] = spawn(
+            f"etcd {name}",
             [ETCD, "--name", name, "--data-dir", str(self.base / name),
              "--listen-client-urls", self.url(name), "--advertise-client-urls", self.url(name),
              "--listen-peer-urls", f"http://127.0.0.1:{self.peer_ports[name]}",
@@ -50,13 +46,19 @@ class EtcdCluster:
              "--initial-cluster", initial, "--initial-cluster-token", self.token,
              "--initial-cluster-state", "new", "--listen-metrics-urls", "",
              "--heartbeat-interval", "100", "--election-timeout", "1000"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self.base / f"{name}.log",
         )
 
     def start(self) -> EtcdCluster:
+        """Every member, healthy; members that did not come up are stopped (their logs kept) before the error."""
         for name in self.names:
             self.start_member(name)
-        self.wait_healthy(self.names)
+        try:
+            self.wait_healthy(self.names)
+        except BaseException:
+            for name in self.names:
+                self.stop_member(name)
+            raise
         return self
 
     def healthy(self, name: str) -> bool:
@@ -70,41 +72,29 @@ class EtcdCluster:
             return False
 
     def wait_healthy(self, names: list[str], deadline_s: float = 60) -> None:
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            if all(self.healthy(n) for n in names):
-                return
-            for name in names:
-                proc = self.procs.get(name)
-                if proc is not None and proc.poll() is not None:
-                    raise RuntimeError(f"etcd {name} exited {proc.returncode}:\n{self.log(name)}")
-            time.sleep(0.1)
-        raise RuntimeError(f"etcd members {names} not healthy within {deadline_s}s:\n"
-                           + "\n".join(self.log(n) for n in names))
+        """Every member of `names` healthy; one that exits meanwhile fails at once, with its log."""
+        procs = [self.procs[n] for n in names if n in self.procs]
+        wait_for(lambda: all(self.healthy(n) for n in names), deadline_s, f"etcd members {names} healthy", procs,
+                 interval_s=0.1)
 
     def log(self, name: str) -> str:
-        with contextlib.suppress(OSError):
-            return (self.base / f"{name}.log").read_text(errors="replace")[-3000:]
-        return ""
+        return tail(self.base / f"{name}.log")
 
     def stop_member(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        if proc is not None:
+            proc.kill()
 
     def start_gateway(self) -> str:
         """`etcd gateway`: a TCP proxy over every member, as a controller runs beside rpcdaemon (tooz's etcd3gw
         driver takes one endpoint; through the gateway a stopped member is passed over)."""
         port = free_port()
         endpoints = ",".join(f"127.0.0.1:{self.client_ports[n]}" for n in self.names)
-        log = open(self.base / f"gateway-{port}.log", "ab")  # noqa: SIM115 - the process owns it
-        self.procs[f"gateway-{port}"] = subprocess.Popen(
+        self.procs[f"gateway-{port}"] = spawn(
+            f"etcd gateway {port}",
             [ETCD, "gateway", "start", "--endpoints", endpoints, "--listen-addr", f"127.0.0.1:{port}",
              "--retry-delay", "1s"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self.base / f"gateway-{port}.log",
         )
         return f"etcd3+http://127.0.0.1:{port}"
 

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from etcd import free_port
+from servers import free_port, spawn
 
 RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli.main"]
 LEASE_S = 3
@@ -39,10 +39,8 @@ class Replica:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Replica:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
-        env = {**os.environ, "RPCDAEMON_MEMBER": self.name}
-        self.proc = subprocess.Popen([*RPCDAEMON, "-d", "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, env=env)
+        self.proc = spawn(self.name, [*RPCDAEMON, "-d", "-c", str(self.conf)], self.log_path,
+                          env={"RPCDAEMON_MEMBER": self.name}).popen
         return self
 
     @property

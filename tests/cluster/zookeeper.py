@@ -6,17 +6,13 @@ lease are allowed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from etcd import free_port
+from servers import Proc, free_port, start, tail
 
 SERVER = "/usr/share/zookeeper/bin/zkServer.sh"
 
@@ -27,7 +23,7 @@ class ZooKeeper:
             raise RuntimeError(f"{SERVER} not found: ./dev test installs Debian's zookeeper package")
         self.base = Path(tempfile.mkdtemp(prefix="rpcd-zk-"))
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Proc | None = None
         (self.base / "data").mkdir()
         (self.base / "zoo.cfg").write_text(
             f"tickTime=500\ndataDir={self.base / 'data'}\nclientPort={self.port}\nclientPortAddress=127.0.0.1\n"
@@ -40,18 +36,10 @@ class ZooKeeper:
         return f"zookeeper://127.0.0.1:{self.port}"
 
     def start(self) -> ZooKeeper:
-        log = open(self.base / "server.log", "ab")  # noqa: SIM115 - the process owns it
-        self.proc = subprocess.Popen([SERVER, "start-foreground", str(self.base / "zoo.cfg")], stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "ZOO_LOG_DIR": str(self.base)})
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"zookeeper exited {self.proc.returncode}: {self.log()}")
-            if self.ok():
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"zookeeper not up within 60 s: {self.log()}")
+        self.proc = start("zookeeper", [SERVER, "start-foreground", str(self.base / "zoo.cfg")],
+                          self.base / "server.log", self.ok, 60, f"zookeeper answering imok on 127.0.0.1:{self.port}",
+                          env={"ZOO_LOG_DIR": str(self.base)}, interval_s=0.1)
+        return self
 
     def ok(self) -> bool:
         try:
@@ -62,13 +50,10 @@ class ZooKeeper:
             return False
 
     def log(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.base / "server.log").read_text(errors="replace")[-3000:]
-        return ""
+        return tail(self.base / "server.log")
 
     def stop(self) -> None:
         if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+            self.proc.kill()
+            self.proc = None
         shutil.rmtree(self.base, ignore_errors=True)

@@ -40,7 +40,8 @@ def test_an_empty_network_list_removes_nothing_and_alarms() -> None:
     lie = replace(truth, networks={})
     plan, _ = make_plan(lie, state, NOW + 1, P)
     assert plan.changes == ()
-    assert plan.alarms and "UNTRUSTED READ" in plan.alarms[0]
+    assert plan.alarms
+    assert "UNTRUSTED READ" in plan.alarms[0]
     assert to_confirm(find_vanished(lie, state.agent_types)) == ([], [])  # no reads spent on a mass vanish
 
 
@@ -48,7 +49,8 @@ def test_a_few_vanished_networks_wait_for_their_404() -> None:
     truth = dhcp_cloud(nets=40)
     lie = replace(truth, networks={k: v for k, v in truth.networks.items() if k != "n3"})
     plan, _ = make_plan(lie, observed(lie, P), NOW, P)
-    assert plan.changes == () and any("not (yet) shown deleted" in n for n in plan.notes)
+    assert plan.changes == ()
+    assert any("not (yet) shown deleted" in n for n in plan.notes)
     assert to_confirm(find_vanished(lie, {}))[0] == ["n3"]
     gone = replace(lie, confirmed=Confirmations(gone_networks=frozenset({NetworkId("n3")})))
     plan, _ = make_plan(gone, observed(gone, P), NOW, P)
@@ -61,7 +63,8 @@ def test_a_list_that_left_out_an_existing_network_holds_every_dhcp_change() -> N
     lie = replace(truth, networks={k: v for k, v in truth.networks.items() if k != "n3"},
                   confirmed=Confirmations(present_networks=frozenset({NetworkId("n3")})))
     plan, _ = make_plan(lie, observed(lie, P), NOW, P)
-    assert plan.changes == () and any("left out" in a for a in plan.alarms)
+    assert plan.changes == ()
+    assert any("left out" in a for a in plan.alarms)
     assert plan.reread  # the lie is not kept in the cache until the next periodic full read
 
 
@@ -80,7 +83,8 @@ def test_mass_vanish_threshold() -> None:
     truth = dhcp_cloud(nets=100)
     few = replace(truth, networks={k: v for k, v in truth.networks.items() if k not in {"n1", "n2", "n3"}})
     many = replace(truth, networks={k: v for k, v in truth.networks.items() if int(k[1:]) > 11})
-    assert not find_vanished(few, {}).mass_networks and len(find_vanished(few, {}).networks) == MASS_VANISH_MIN
+    assert not find_vanished(few, {}).mass_networks
+    assert len(find_vanished(few, {}).networks) == MASS_VANISH_MIN
     assert find_vanished(many, {}).mass_networks
 
 
@@ -90,7 +94,8 @@ def test_an_agent_missing_from_the_list_holds_its_type_until_shown_deleted() -> 
     _, state = make_plan(truth, observed(truth, P), NOW, P)
     lie = snapshot(agents[1:], routers("r0", "r1"), l3={"a1": {"r1"}})  # a0 left out: r0 looks unhosted
     plan, state2 = make_plan(lie, state, NOW + 1, P)
-    assert plan.changes == () and any("a0" in n for n in plan.notes)
+    assert plan.changes == ()
+    assert any("a0" in n for n in plan.notes)
     plan, state2 = make_plan(lie, state2, NOW + 2, P)  # still remembered on the next pass
     assert plan.changes == ()
     deleted = replace(lie, confirmed=Confirmations(gone_agents=frozenset({AgentId("a0")})))
@@ -125,7 +130,8 @@ def test_a_hinted_network_whose_zone_died_waits_with_a_number() -> None:
               dhcp("b0", zone="az2"), dhcp("b1", zone="az2")]
     snap = snapshot(agents, networks=networks("h0", hints=("az1",)), dhcp={"a0": {"h0"}, "a1": {"h0"}})  # type: ignore[arg-type]
     plan, _ = make_plan(snap, observed(snap, policy), NOW, policy)
-    assert plan.changes == () and any("wait" in n for n in plan.notes)
+    assert plan.changes == ()
+    assert any("wait" in n for n in plan.notes)
 
 
 def test_no_target_in_a_disrupted_zone() -> None:
@@ -139,7 +145,8 @@ def test_hinted_routers_wait_rather_than_leave_their_zone() -> None:
     agents = [agent("a0", alive=False, zone="az1"), agent("b0", zone="az2")]
     snap = snapshot(agents, routers("r0", hints=("az1",)), l3={"a0": {"r0"}})
     plan, _ = make_plan(snap, observed(snap, P), NOW, P)
-    assert plan.changes == () and any("wait" in n for n in plan.notes)
+    assert plan.changes == ()
+    assert any("wait" in n for n in plan.notes)
 
 
 # --- 6. agents rpcdaemon never manages ---------------------------------------------------------------------------
@@ -152,7 +159,8 @@ def test_dvr_agents_do_not_dilute_the_disruption_guard() -> None:
                                                          "s2": set(names[4:])})
     plan, _ = make_plan(snap, observed(snap, P), NOW, P)
     zone = plan.zones[("L3 agent", "nova")]
-    assert (zone.total, zone.dead, zone.disrupted) == (4, 3, True) and plan.changes == ()
+    assert (zone.total, zone.dead, zone.disrupted) == (4, 3, True)
+    assert plan.changes == ()
 
 
 def test_dead_compute_agents_do_not_block_a_network_node_failover() -> None:
@@ -182,7 +190,8 @@ def test_a_replica_that_watched_less_than_a_window_assumes_the_budget_spent() ->
     snap = snapshot(agents, routers("r0"), l3={"a0": {"r0"}})
     budget = budget_on_takeover(CoreState().budget, NOW, observing_since=NOW - 20)
     plan, _ = make_plan(snap, replace(observed(snap, policy), budget=budget), NOW, policy)
-    assert plan.changes == () and any("deferred" in n for n in plan.notes)
+    assert plan.changes == ()
+    assert any("deferred" in n for n in plan.notes)
     plan, _ = make_plan(snap, replace(observed(snap, policy, NOW + BUDGET_WINDOW_S), budget=budget),
                         NOW + BUDGET_WINDOW_S, policy)
     assert len(plan.changes) == 1
@@ -196,7 +205,8 @@ def test_an_unhosted_ha_router_gets_all_its_replicas_spread_over_zones() -> None
     snap = snapshot(agents, routers("h0", ha=True))
     plan, _ = make_plan(snap, observed(snap, policy), NOW, policy)
     hosts = apply_changes(snap, plan.changes).l3_agents_of_router()["h0"]
-    assert len(hosts) == 3 and {snap.agents[a].availability_zone for a in hosts} == {"z1", "z2", "z3"}
+    assert len(hosts) == 3
+    assert {snap.agents[a].availability_zone for a in hosts} == {"z1", "z2", "z3"}
 
 
 def test_ha_replicas_are_capped_by_the_fitting_live_agents() -> None:
@@ -224,9 +234,12 @@ def test_a_target_that_refused_is_not_picked_again_for_a_while() -> None:
 
 def test_the_resync_period_grows_with_the_cost_of_a_full_read() -> None:
     assert resync_period(42.0, True, 100.0) == 42.0  # configured wins
-    assert resync_period(None, True, 0.2) == 300.0 and resync_period(None, False, 0.2) == 60.0
-    assert resync_period(None, True, 11.9) == 2380.0 and resync_period(None, False, 11.9) == 476.0
-    assert resync_period(None, True, 1000.0) == 3600.0 and resync_period(None, False, 1000.0) == 900.0
+    assert resync_period(None, True, 0.2) == 300.0
+    assert resync_period(None, False, 0.2) == 60.0
+    assert resync_period(None, True, 11.9) == 2380.0
+    assert resync_period(None, False, 11.9) == 476.0
+    assert resync_period(None, True, 1000.0) == 3600.0
+    assert resync_period(None, False, 1000.0) == 900.0
     assert read_kind(100.0, None, 300.0, ()) is ReadKind.FULL  # at start
     assert read_kind(100.0, 50.0, 300.0, ()) is ReadKind.AGENTS
     assert read_kind(100.0, 50.0, 300.0, {"bus reconnected"}) is ReadKind.FULL
@@ -267,7 +280,8 @@ def test_a_legacy_router_hosted_only_by_a_compute_node_agent_is_not_hosted_nowhe
     agents = [agent("s0"), agent("c0", mode=AgentMode.DVR)]
     snap = snapshot(agents, routers("r0"), l3={"c0": {"r0"}})
     plan, _ = make_plan(snap, observed(snap, P), NOW, P)
-    assert plan.changes == () and any("does not manage" in n for n in plan.notes)
+    assert plan.changes == ()
+    assert any("does not manage" in n for n in plan.notes)
 
 
 def test_a_dead_ha_replica_goes_when_no_fitting_agent_is_free_to_replace_it() -> None:

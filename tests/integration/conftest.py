@@ -7,8 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from emulated import DOWN_TIME, Env, MakeEnv, VirtualClock
+from emulated import DOWN_TIME, Env, MakeEnv
 
+from clocks import FakeClock
 from rpcdaemon.adapters.audit import AuditLog
 from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.config.settings import default_settings
@@ -24,7 +25,7 @@ def make_env() -> Iterator[MakeEnv]:
 
     def make(settings_overrides: dict[str, Any] | None = None, warm: bool = True,
              policy: dict[str, Any] | None = None, **build: Any) -> Env:
-        clock = VirtualClock()
+        clock = FakeClock()
         build.setdefault("agent_down_time", DOWN_TIME)
         cloud = Cloud.build(clock=clock, seed=1, **build)
         server = serve(cloud)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clocks import FakeClock
 from rpcdaemon.adapters.audit import AuditLog
 from rpcdaemon.config.settings import Settings
 from rpcdaemon.daemon.reconciler import Reconciler
@@ -21,22 +22,11 @@ from rpcdaemon.emulator.server import EmulatorServer
 DOWN_TIME = 75.0
 
 
-class VirtualClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class Env:
     cloud: Cloud
     server: EmulatorServer
-    clock: VirtualClock
+    clock: FakeClock
     settings: Settings
     reconciler: Reconciler
     audit: AuditLog

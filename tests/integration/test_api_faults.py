@@ -25,7 +25,8 @@ def test_500s_are_retried(make_env: MakeEnv) -> None:
     env.cloud.add_fault("POST", "POST /v2.0/agents/{id}/l3-routers", status=500, count=3)
     env.cloud.add_fault("DELETE", "DELETE /v2.0/agents/{id}/l3-routers/{id}", status=503, count=1)
     report = env.kill(victim)
-    assert report.results and all(r.outcome == "done" for r in report.results)
+    assert report.results
+    assert all(r.outcome == "done" for r in report.results)
     env.converge()
     assert every_router_on_one_live_agent(env)
     assert not [r for r in env.audit.recent() if r.outcome == "failed"]
@@ -36,7 +37,8 @@ def test_timeouts_and_resets_are_retried(make_env: MakeEnv) -> None:
     victim = first_l3(env)
     env.cloud.add_fault("POST", "POST /v2.0/agents/{id}/l3-routers", reset=True, count=2)
     report = env.kill(victim)
-    assert report.results and all(r.outcome == "done" for r in report.results)
+    assert report.results
+    assert all(r.outcome == "done" for r in report.results)
     env.converge()
     assert every_router_on_one_live_agent(env)
 
@@ -73,7 +75,9 @@ def test_unreadable_api_means_no_action_and_no_crash(make_env: MakeEnv) -> None:
     env.cloud.add_fault("GET", "GET /v2.0/routers", status=500, count=1 + READ_RETRIES)  # beyond the retries
     env.cloud.set_agent_down(victim)
     errors = [r for r in env.advance(80) if r.error is not None]
-    assert len(errors) == 1 and "500" in (errors[0].error or "") and not errors[0].results
+    assert len(errors) == 1
+    assert "500" in (errors[0].error or "")
+    assert not errors[0].results
     env.converge()
     assert every_router_on_one_live_agent(env)
 
@@ -83,4 +87,6 @@ def test_a_read_that_fails_once_is_retried_within_the_pass(make_env: MakeEnv) ->
     env.cloud.add_fault("GET", "GET /v2.0/agents", status=503, count=1)
     env.cloud.add_fault("GET", "GET /v2.0/routers", reset=True, count=1)
     report = env.step()
-    assert report.error is None and report.snapshot is not None and len(report.snapshot.routers) == 3
+    assert report.error is None
+    assert report.snapshot is not None
+    assert len(report.snapshot.routers) == 3

@@ -11,9 +11,11 @@ def test_demo_shows_both_repairs() -> None:
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "KILLED L3 agent" in out and "KILLED DHCP agent" in out
+    assert "KILLED L3 agent" in out
+    assert "KILLED DHCP agent" in out
     assert "alive -> dead" in out
-    assert "move_router" in out and "remove_network" in out
+    assert "move_router" in out
+    assert "remove_network" in out
     assert "REPAIRED: every router of L3 agent" in out
     assert "REPAIRED: every network of DHCP agent" in out
     assert "Traceback" not in result.stderr

@@ -24,23 +24,13 @@ import openstack
 import pytest
 import requests
 
+from clocks import FakeClock
 from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
 from rpcdaemon.emulator.main import main as emulator_main
 from rpcdaemon.emulator.server import EmulatorServer, serve
 
 DOWN_TIME = 75.0
 TS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -68,7 +58,7 @@ class Topo:
 
 @pytest.fixture
 def topo() -> Topo:
-    clock = FakeClock()
+    clock = FakeClock(1_700_000_000.0)  # a wall-clock time: the API shows timestamps
     cloud = Cloud(agent_down_time=DOWN_TIME, clock=clock, seed=7)
     dhcp_a = cloud.add_agent(DHCP, "net-1")
     dhcp_b = cloud.add_agent(DHCP, "net-2")
@@ -157,7 +147,8 @@ def test_agent_rows_carry_what_neutron_shows(conn: Any, topo: Topo) -> None:
 
 def test_fields_returns_exactly_the_listed_keys(conn: Any, topo: Topo) -> None:
     rows = conn.network.get("/agents", params={"fields": ["id", "host"]}).json()["agents"]
-    assert rows and all(set(r) == {"id", "host"} for r in rows)
+    assert rows
+    assert all(set(r) == {"id", "host"} for r in rows)
     rows = conn.network.get("/agents", params={"fields": ["host"]}).json()["agents"]
     assert all(set(r) == {"host"} for r in rows)  # no id unless asked, as Neutron
     rows = conn.network.get("/routers", params={"fields": ["id", "ha", "distributed"]}).json()["routers"]
@@ -195,7 +186,8 @@ def test_pagination_with_limit_and_marker(server: EmulatorServer, conn: Any, top
     for n in range(5):
         topo.cloud.add_network(f"extra{n}")  # 7 networks
     everything = conn.network.get("/networks").json()
-    assert "networks_links" not in everything and len(everything["networks"]) == 7
+    assert "networks_links" not in everything
+    assert len(everything["networks"]) == 7
     seen: list[str] = []
     url: str | None = f"{server.url}/v2.0/networks?limit=3&fields=id"
     pages = 0
@@ -208,10 +200,13 @@ def test_pagination_with_limit_and_marker(server: EmulatorServer, conn: Any, top
         assert "previous" in rels  # Neutron always gives one when paging forward
         url = rels.get("next")  # a next link whenever the page is full, as Neutron
         assert url is None or url.startswith(server.url + "/v2.0/networks?")
-    assert pages == 3 and seen == sorted(seen) and set(seen) == {r["id"] for r in everything["networks"]}
+    assert pages == 3
+    assert seen == sorted(seen)
+    assert set(seen) == {r["id"] for r in everything["networks"]}
     # a page that is exactly full still has a next link, which leads to an empty page
     body = conn.network.get("/networks", params={"limit": 7}).json()
-    assert len(body["networks"]) == 7 and any(link["rel"] == "next" for link in body["networks_links"])
+    assert len(body["networks"]) == 7
+    assert any(link["rel"] == "next" for link in body["networks_links"])
     # openstacksdk follows the links
     topo.cloud.reset_stats()
     assert len(list(conn.network.networks(limit=2))) == 7
@@ -225,7 +220,8 @@ def test_pagination_with_limit_and_marker(server: EmulatorServer, conn: Any, top
 def test_dhcp_scheduling_answers(conn: Any, topo: Topo) -> None:
     post = conn.network.post
     add = post(f"/agents/{topo.dhcp_b}/dhcp-networks", json={"network_id": topo.net})
-    assert add.status_code == 201 and add.text == "null"
+    assert add.status_code == 201
+    assert add.text == "null"
     assert error(post(f"/agents/{topo.dhcp_b}/dhcp-networks", json={"network_id": topo.net})) == (
         409, "NetworkHostedByDHCPAgent")
     assert error(post(f"/agents/{topo.l3_a}/dhcp-networks", json={"network_id": topo.net})) == (
@@ -257,7 +253,8 @@ def test_l3_scheduling_answers(conn: Any, topo: Topo) -> None:
 
     assert error(add(topo.l3_b, topo.router)) == (409, "RouterHostedByL3Agent")
     duplicate = add(topo.l3_a, topo.router)
-    assert duplicate.status_code == 201 and duplicate.text == "null"
+    assert duplicate.status_code == 201
+    assert duplicate.text == "null"
     assert error(add(topo.dhcp_a, topo.router_free)) == (404, "InvalidL3Agent")
     assert error(add(topo.l3_off, topo.router_free)) == (404, "InvalidL3Agent")
     assert error(add(topo.l3_dvr, topo.router_free)) == (409, "DVRL3CannotAssignToDvrAgent")
@@ -301,7 +298,8 @@ def test_binding_lists(conn: Any, topo: Topo) -> None:
     routers = conn.network.get(f"/agents/{topo.l3_a}/l3-routers").json()["routers"]
     assert {r["id"] for r in routers} == {topo.router, topo.router_ha}
     legacy = conn.network.get(f"/routers/{topo.router}/l3-agents").json()["agents"]
-    assert [a["id"] for a in legacy] == [topo.l3_a] and "ha_state" not in legacy[0]
+    assert [a["id"] for a in legacy] == [topo.l3_a]
+    assert "ha_state" not in legacy[0]
     ha = conn.network.get(f"/routers/{topo.router_ha}/l3-agents").json()["agents"]
     assert {a["id"]: a["ha_state"] for a in ha} == {topo.l3_a: "active", topo.l3_b: "standby"}
     topo.cloud.set_agent_down(topo.l3_a)
@@ -328,7 +326,8 @@ def test_subnet_creation_schedules_the_network_on_one_live_dhcp_agent(conn: Any,
     assert topo.cloud.stats()["bindings"]["dhcp"][net["id"]] == []  # a network alone is not scheduled
     subnet = conn.network.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "192.0.2.0/24",
                                                             "ip_version": 4}})
-    assert subnet.status_code == 201 and subnet.json()["subnet"]["enable_dhcp"] is True
+    assert subnet.status_code == 201
+    assert subnet.json()["subnet"]["enable_dhcp"] is True
     # dhcp_a hosts one network already, dhcp_b none, dhcp_off is disabled: dhcp_b
     assert topo.cloud.stats()["bindings"]["dhcp"][net["id"]] == [topo.dhcp_b]
     second = conn.network.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "198.51.100.0/24"}})
@@ -365,7 +364,8 @@ def test_network_and_router_deletes_cascade(conn: Any, topo: Topo) -> None:
     assert error(conn.network.delete(f"/networks/{topo.net}")) == (404, "NetworkNotFound")
     assert error(conn.network.get(f"/networks/{topo.net}")) == (404, "NetworkNotFound")
     router = conn.network.post("/routers", json={"router": {"name": "r", "ha": True}})
-    assert router.status_code == 201 and router.json()["router"]["ha"] is True
+    assert router.status_code == 201
+    assert router.json()["router"]["ha"] is True
     assert topo.cloud.stats()["bindings"]["l3"][router.json()["router"]["id"]] == []  # not scheduled
     assert conn.network.delete(f"/routers/{topo.router}").status_code == 204
     assert topo.router not in topo.cloud.stats()["bindings"]["l3"]
@@ -376,7 +376,8 @@ def test_network_and_router_deletes_cascade(conn: Any, topo: Topo) -> None:
 
 def test_agent_admin_state_update(conn: Any, topo: Topo) -> None:
     updated = conn.network.put(f"/agents/{topo.l3_b}", json={"agent": {"admin_state_up": False}})
-    assert updated.status_code == 200 and updated.json()["agent"]["admin_state_up"] is False
+    assert updated.status_code == 200
+    assert updated.json()["agent"]["admin_state_up"] is False
     assert error(conn.network.post(f"/agents/{topo.l3_b}/l3-routers", json={"router_id": topo.router_free})) == (
         404, "InvalidL3Agent")
     assert conn.network.put(f"/agents/{topo.l3_b}", json={"agent": {"admin_state_up": True}}).status_code == 200
@@ -406,15 +407,19 @@ def test_heartbeats_and_alive_follow_agent_down_time(conn: Any, topo: Topo) -> N
     cloud.set_agent_down(topo.l3_a)
     stopped = row()["heartbeat_timestamp"]
     clock.advance(DOWN_TIME - interval)  # the last heartbeat is at most one interval old at the kill
-    assert row()["alive"] is True and row()["heartbeat_timestamp"] == stopped
+    assert row()["alive"] is True
+    assert row()["heartbeat_timestamp"] == stopped
     clock.advance(interval + 1)
-    assert row()["alive"] is False and row()["heartbeat_timestamp"] == stopped
+    assert row()["alive"] is False
+    assert row()["heartbeat_timestamp"] == stopped
     assert {a["id"]: a["alive"] for a in cloud.stats()["agents"]}[topo.l3_a] is False
     started = row()["started_at"]
     clock.advance(100)
     cloud.set_agent_up(topo.l3_a)
     back = row()
-    assert back["alive"] is True and back["started_at"] > started and back["heartbeat_timestamp"] > stopped
+    assert back["alive"] is True
+    assert back["started_at"] > started
+    assert back["heartbeat_timestamp"] > stopped
 
 
 def test_report_interval_default_and_override() -> None:
@@ -444,13 +449,15 @@ def test_stats_shape_and_call_counting(server: EmulatorServer, conn: Any, topo: 
     assert stats == json.loads(json.dumps(topo.cloud.stats()))
     assert all(set(a) == {"id", "host", "agent_type", "alive", "admin_state_up"} for a in stats["agents"])
     assert set(stats["bindings"]) == {"l3", "dhcp"}
-    assert stats["bindings"]["l3"][topo.router] == [] and stats["bindings"]["l3"][topo.router_free] == []
+    assert stats["bindings"]["l3"][topo.router] == []
+    assert stats["bindings"]["l3"][topo.router_free] == []
     assert stats["bindings"]["dhcp"] == {topo.net: [topo.dhcp_a], topo.net2: []}
     calls = control(server, "GET", "/_emulator/calls")["calls"]
     assert [(c["method"], c["pattern"], c["status"]) for c in calls] == [
         ("GET", "/v2.0/agents", 200), ("GET", "/v2.0/agents/{id}/dhcp-networks", 200),
         ("POST", "/v2.0/agents/{id}/l3-routers", 409), ("DELETE", "/v2.0/agents/{id}/l3-routers/{id}", 204)]
-    assert calls[1]["member"] == "m1" and calls[0]["member"] is None
+    assert calls[1]["member"] == "m1"
+    assert calls[0]["member"] is None
     assert calls[3]["ids"] == [topo.l3_a, topo.router]
     assert [c["rows"] for c in calls] == [9, 1, None, None]
     assert [(c["resource"], c["exists"]) for c in calls] == [(None, None), (None, None), (topo.router, True),
@@ -458,7 +465,8 @@ def test_stats_shape_and_call_counting(server: EmulatorServer, conn: Any, topo: 
     assert calls[0]["at"] <= calls[3]["at"] <= time.monotonic()
     assert topo.cloud.call_log() == calls
     control(server, "POST", "/_emulator/reset-stats")
-    assert topo.cloud.stats()["calls"] == {} and topo.cloud.call_log() == []
+    assert topo.cloud.stats()["calls"] == {}
+    assert topo.cloud.call_log() == []
 
 
 def test_control_api_kills_and_revives_agents(server: EmulatorServer, topo: Topo) -> None:
@@ -535,7 +543,8 @@ def test_lies_are_well_formed_lists_and_a_show_tells_the_truth(server: EmulatorS
     cloud = topo.cloud
     cloud.add_fault("*", "*", lie="empty")  # "*": the next LIST call, whichever
     shown = conn.network.get(f"/networks/{topo.net}")  # a show is no list: the lie waits
-    assert shown.status_code == 200 and shown.json()["network"]["id"] == topo.net
+    assert shown.status_code == 200
+    assert shown.json()["network"]["id"] == topo.net
     assert conn.network.get("/networks").json() == {"networks": []}
     assert len(conn.network.get("/networks").json()["networks"]) == 2
     cloud.add_fault("GET", "/v2.0/agents", lie="drop", share=0.5)
@@ -577,7 +586,8 @@ def test_a_malformed_agent_row_lacks_or_mistypes_alive_or_heartbeat(conn: Any, t
         rows = conn.network.get("/agents").json()["agents"]
         bad = [r for r in rows if not isinstance(r.get("alive"), bool) or not isinstance(
             r.get("heartbeat_timestamp"), str)]
-        assert len(rows) == 9 and len(bad) == 1
+        assert len(rows) == 9
+        assert len(bad) == 1
 
 
 def test_cost_model_charges_each_list_by_its_rows(server: EmulatorServer, conn: Any, topo: Topo) -> None:
@@ -600,7 +610,8 @@ def test_cost_model_charges_each_list_by_its_rows(server: EmulatorServer, conn: 
     bad = requests.post(f"{server.url}/_emulator/cost", json={"row_cost": 1}, timeout=5)
     assert error(bad) == (400, "HTTPBadRequest")
     with serve(Cloud.build(networks=3, seed=1), row_cost_s=0.002) as other:
-        assert other.cloud.row_cost_s == 0.002 and other.cloud.list_base_s == 0.0
+        assert other.cloud.row_cost_s == 0.002
+        assert other.cloud.list_base_s == 0.0
     built = Cloud.build(networks=1, routers=1, dvr_agents=2, row_cost_s=0.001, list_base_s=0.01, api_workers=1)
     assert (built.row_cost_s, built.list_base_s, built.api_workers) == (0.001, 0.01, 1)
     assert sorted(a.agent_mode or "" for a in built.agents.values() if a.agent_type == L3) == [
@@ -651,9 +662,11 @@ def test_bad_requests_get_neutron_errors_and_the_server_survives(server: Emulato
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             sock.sendall(raw)
             answer = sock.recv(65536)
-            assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n", 1)[0], answer
+            assert answer.startswith(b"HTTP/1."), answer
+            assert b" 400 " in answer.split(b"\r\n", 1)[0], answer
     ok = requests.get(f"{url}/v2.0/agents", timeout=5)
-    assert ok.status_code == 200 and ok.headers["Content-Length"] == str(len(ok.content))
+    assert ok.status_code == 200
+    assert ok.headers["Content-Length"] == str(len(ok.content))
 
 
 def test_64_concurrent_keep_alive_clients(server: EmulatorServer, topo: Topo) -> None:
@@ -727,12 +740,14 @@ def test_build_is_round_robin_and_deterministic() -> None:
     dhcp_ids = [a["id"] for a in stats["agents"] if a["agent_type"] == DHCP]
     per_net = list(stats["bindings"]["dhcp"].values())
     assert all(len(agents) == 2 for agents in per_net)
-    assert per_net[0] == sorted(dhcp_ids[:2]) and per_net[1] == sorted(dhcp_ids[1:3])
+    assert per_net[0] == sorted(dhcp_ids[:2])
+    assert per_net[1] == sorted(dhcp_ids[1:3])
     l3_counts = sorted(len(routers) for routers in cloud.l3.values())
     assert l3_counts == [2, 3]
     assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
                for i in cloud.agents)
-    assert all(s["enable_dhcp"] for s in cloud.subnets.values()) and len(cloud.subnets) == 6
+    assert all(s["enable_dhcp"] for s in cloud.subnets.values())
+    assert len(cloud.subnets) == 6
     assert Cloud.build(seed=None).stats()["agents"][0]["id"] != Cloud.build(seed=None).stats()["agents"][0]["id"]
 
 
@@ -748,21 +763,24 @@ def test_cli_serves_until_sigterm() -> None:
         line = proc.stdout.readline()
         found = re.match(r"^emulated Neutron listening on (http://127\.0\.0\.1:(\d+)); 2 DHCP agents, 4 L3 agents",
                          line)
-        assert found and int(found.group(2)) > 0, line
+        assert found, line
+        assert int(found.group(2)) > 0, line
         url = found.group(1)
         conn = connect(url)
         agents = conn.network.get("/agents", params={"fields": ["agent_type"]}).json()["agents"]
         assert sorted(a["agent_type"] for a in agents) == [DHCP] * 2 + [L3] * 5  # 4 + 1 in dvr mode
         stats = requests.get(f"{url}/_emulator/stats", timeout=5).json()
         assert stats["rows"] == {"GET /v2.0/agents": 7}
-        assert len(stats["bindings"]["l3"]) == 8 and all(len(a) == 2 for a in stats["bindings"]["dhcp"].values())
+        assert len(stats["bindings"]["l3"]) == 8
+        assert all(len(a) == 2 for a in stats["bindings"]["dhcp"].values())
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+    assert proc.stderr is not None
+    assert "Traceback" not in proc.stderr.read()
 
 
 def test_cli_rejects_a_bad_listen_value(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,12 +18,7 @@ from rpcdaemon.config.load import load_settings
 from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from servers import free_port
 
 
 def status(port: int, token: str) -> int:
@@ -64,7 +59,8 @@ def test_a_reload_applies_what_it_can_and_warns_about_the_rest(tmp_path: Path,
             with pytest.raises(OSError):
                 socket.create_connection(("127.0.0.1", first), timeout=2).close()
             assert (daemon.executor._max_concurrency, daemon.executor._retries, daemon.executor.dry_run) == (4, 1, True)
-            assert daemon.audit is daemon.executor.audit and str(daemon.audit._path) == str(audit)
+            assert daemon.audit is daemon.executor.audit
+            assert str(daemon.audit._path) == str(audit)
             # the one that needs a restart is named, and the value in force is still reported
             assert any("coordination_lease" in r.getMessage() and "next start" in r.getMessage()
                        for r in caplog.records)

@@ -28,7 +28,8 @@ def test_dead_l3_agent_routers_move_to_live_agents_spread(make_env: MakeEnv) -> 
     live = live_ids(env, L3_AGENT)
     assert victim not in live
     for router in l3:
-        assert len(l3[router]) == 1 and l3[router][0] in live, (router, l3[router])
+        assert len(l3[router]) == 1, (router, l3[router])
+        assert l3[router][0] in live, (router, l3[router])
     new_homes = Counter(l3[r][0] for r in victims_routers)
     assert sorted(new_homes.values()) == [2, 2], new_homes
     moves = [r for r in env.audit.recent() if r.action == "move_router"]
@@ -50,7 +51,8 @@ def test_dead_dhcp_agent_networks_leave_it_and_keep_their_count(make_env: MakeEn
     live = live_ids(env, DHCP_AGENT)
     for net, agents in env.bindings("dhcp").items():
         assert victim not in agents, net
-        assert len(agents) == 2 and set(agents) <= live, (net, agents)
+        assert len(agents) == 2, (net, agents)
+        assert set(agents) <= live, (net, agents)
 
 
 def test_new_dhcp_network_is_put_on_every_live_dhcp_agent(make_env: MakeEnv) -> None:
@@ -92,7 +94,8 @@ def test_no_action_during_warm_up_even_when_the_api_says_dead(make_env: MakeEnv)
     env.cloud.set_agent_down(victim)
     env.clock.advance(DOWN_TIME + 1)  # the API already says dead when rpcdaemon starts
     report = env.run_pass()
-    assert report.plan is not None and report.plan.warming_up
+    assert report.plan is not None
+    assert report.plan.warming_up
     assert not [c for c in report.plan.changes if c.from_agent == victim]
     for report in env.advance(DOWN_TIME - 5):
         assert not [c for c in report.plan.changes if c.from_agent == victim]  # type: ignore[union-attr]

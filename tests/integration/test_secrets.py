@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from bus.agents import Publisher, context, heartbeat, notification
-from bus.rabbit import Rabbit, free_port
+from bus.rabbit import Rabbit
 from polling import poll
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.cli.status import render
@@ -35,6 +35,7 @@ from rpcdaemon.daemon.process import configure_logging
 from rpcdaemon.emulator.bus import envelope
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
+from servers import free_port
 
 MARKER = "S3cr3tMarker"
 RPCDAEMON = [sys.executable, "-m", "rpcdaemon.cli.main"]
@@ -81,11 +82,14 @@ def test_a_neutron_read_error_does_not_carry_the_endpoint_password(tmp_path: Pat
     client = NeutronClient.connect(endpoint=endpoint, timeout_s=2)
     with pytest.raises(NeutronReadError) as info:
         client.fetch_snapshot(dhcp=True, l3=True)
-    assert "NeutronPass" not in str(info.value) and "admin:***@127.0.0.1" in str(info.value)
+    assert "NeutronPass" not in str(info.value)
+    assert "admin:***@127.0.0.1" in str(info.value)
     conf = tmp_path / "rpcdaemon.conf"
     conf.write_text(f"[Daemon]\nneutron_endpoint = {endpoint}\n[L3Agent]\ntimeout = 2\n[DHCPAgent]\ntimeout = 2\n")
     out = run("plan", "-c", str(conf))
-    assert out.startswith("exit 1") and "cannot read Neutron" in out and "NeutronPass" not in out
+    assert out.startswith("exit 1")
+    assert "cannot read Neutron" in out
+    assert "NeutronPass" not in out
 
 
 def test_every_log_line_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,8 +110,10 @@ def test_every_log_line_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
             root.addHandler(handler)
         root.setLevel(level)
     err = capsys.readouterr().err
-    assert "reached rabbit://u:***@h1,u:***@h2/ as host\\x1b[2J" in err and "Traceback" in err
-    assert MARKER not in err and "\x1b" not in err
+    assert "reached rabbit://u:***@h1,u:***@h2/ as host\\x1b[2J" in err
+    assert "Traceback" in err
+    assert MARKER not in err
+    assert "\x1b" not in err
 
 
 # --- the marker in every input, every output read ---------------------------------------------------------------
@@ -242,7 +248,8 @@ def test_a_planted_secret_reaches_no_output(tmp_path: Path, broker: MarkerRabbit
             poll(lambda: all(set(v) == dhcp for v in cloud.stats()["bindings"]["dhcp"].values()), 30,
                  "every network on both DHCP agents")
             status, body = get(f"http://127.0.0.1:{status_a}/status")
-            assert status is not None and any(r["outcome"] == "failed" for r in status["recent_actions"])
+            assert status is not None
+            assert any(r["outcome"] == "failed" for r in status["recent_actions"])
             snapshots.append(body)
             outputs["A /status"] = "\n".join(snapshots)
             outputs["A /metrics"] = get(f"http://127.0.0.1:{status_a}/metrics")[1]
@@ -283,15 +290,21 @@ def test_a_planted_secret_reaches_no_output(tmp_path: Path, broker: MarkerRabbit
              for name, text in outputs.items() if MARKER in text}
     assert not leaks, leaks
     # and each output did go through the paths that carry the marker (or this test would prove nothing)
-    assert "***" in outputs["A log"] and "cannot read the cloud" in outputs["A log"]
-    assert "rpcdaemon.dump" in outputs["A log"] and "config reload refused" in outputs["A log"]
+    assert "***" in outputs["A log"]
+    assert "cannot read the cloud" in outputs["A log"]
+    assert "rpcdaemon.dump" in outputs["A log"]
+    assert "config reload refused" in outputs["A log"]
     assert "line 1: not a valid ini file" in outputs["A log"]
-    assert '"last_pass": {' in outputs["A /status"] and "upstream http://neutron:***@" in outputs["A /status"]
+    assert '"last_pass": {' in outputs["A /status"]
+    assert "upstream http://neutron:***@" in outputs["A /status"]
     assert "mysql+pymysql://neutron:***@db" in outputs["audit"]
-    assert '"auth_token": "***"' in outputs["dump --json"] and '["X-Auth-Token", "***"]' in outputs["dump --json"]
+    assert '"auth_token": "***"' in outputs["dump --json"]
+    assert '["X-Auth-Token", "***"]' in outputs["dump --json"]
     assert outputs["dump"].count("\n") >= 4
-    assert "coordination backend unreachable" in outputs["B log"] and "http://admin:***@" in outputs["B log"]
-    assert outputs["plan"].startswith("exit 0") and "cannot read Neutron" in outputs["plan, clouds.yaml"]
+    assert "coordination backend unreachable" in outputs["B log"]
+    assert "http://admin:***@" in outputs["B log"]
+    assert outputs["plan"].startswith("exit 0")
+    assert "cannot read Neutron" in outputs["plan, clouds.yaml"]
     assert "line 1: not a valid ini file" in outputs["check-config, broken"]
     assert "[L3Agent] conffile: cannot read neutron config" in outputs["check-config, bad values"]
 
@@ -303,7 +316,9 @@ def test_plan_shows_no_secret_from_an_api_error_body(tmp_path: Path) -> None:
         conf = tmp_path / "rpcdaemon.conf"
         conf.write_text(f"[Daemon]\nneutron_endpoint = {server.url}\n")
         out = run("plan", "-c", str(conf))
-    assert out.startswith("exit 1") and "DBConnectionError" not in out and "mysql+pymysql://neutron:" in out
+    assert out.startswith("exit 1")
+    assert "DBConnectionError" not in out
+    assert "mysql+pymysql://neutron:" in out
     assert MARKER not in out
 
 
@@ -315,5 +330,8 @@ def test_the_status_table_escapes_and_redacts_what_the_cloud_said() -> None:
               "agents": [{"agent_type": "L3 agent", "host": "net-1\x1b]0;pwned\x07\x1b[2J", "availability_zone": None,
                           "verdict": "alive", "admin_state_up": True, "api_alive": True, "load": 1, "reason": "ok"}]}
     table = render(status)
-    assert MARKER not in table and "\x1b" not in table and "\x07" not in table
-    assert "net-1\\x1b]0;pwned\\x07\\x1b[2J" in table and "http://admin:***@h:9696" in table
+    assert MARKER not in table
+    assert "\x1b" not in table
+    assert "\x07" not in table
+    assert "net-1\\x1b]0;pwned\\x07\\x1b[2J" in table
+    assert "http://admin:***@h:9696" in table

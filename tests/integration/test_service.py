@@ -62,7 +62,8 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode == 0
-        assert "config reload refused" in err and "check_interval" in err
+        assert "config reload refused" in err
+        assert "check_interval" in err
 
 
 def test_pidfile_held_by_a_live_process_refuses_to_start(tmp_path: Path) -> None:
@@ -71,7 +72,8 @@ def test_pidfile_held_by_a_live_process_refuses_to_start(tmp_path: Path) -> None
     conf = write_config(tmp_path / "c.conf", "http://127.0.0.1:9", f"pidfile = {pidfile}\nlogfile = {tmp_path}/log\n")
     result = subprocess.run([*RPCDAEMON, "-c", str(conf)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
-    assert "already running" in result.stderr and str(os.getpid()) in result.stderr
+    assert "already running" in result.stderr
+    assert str(os.getpid()) in result.stderr
 
 
 def test_stale_pidfile_is_replaced_and_the_daemon_detaches(tmp_path: Path) -> None:
@@ -118,7 +120,8 @@ def test_a_symlink_pidfile_is_refused_and_nothing_is_written_through_it(tmp_path
                                 check=False)
         assert result.returncode != 0
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "symbolic link" in lines[0], result.stderr
+        assert len(lines) == 1, result.stderr
+        assert "symbolic link" in lines[0], result.stderr
         assert target.read_text() == "keep me\n"
         assert link.is_symlink()
     finally:
@@ -175,7 +178,8 @@ def test_a_log_file_that_cannot_be_opened_fails_the_start(tmp_path: Path) -> Non
         result = subprocess.run([*RPCDAEMON, "-c", str(conf)], capture_output=True, text=True, timeout=60,
                                 check=False)
         assert result.returncode == 1, result.stderr
-        assert "cannot open the log file" in result.stderr and "Traceback" not in result.stderr
+        assert "cannot open the log file" in result.stderr
+        assert "Traceback" not in result.stderr
         assert not pidfile.exists()
     finally:
         _kill_from(pidfile)

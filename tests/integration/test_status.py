@@ -10,9 +10,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from emulated import DOWN_TIME, VirtualClock
+from emulated import DOWN_TIME
 from prometheus_client.parser import text_string_to_metric_families
 
+from clocks import FakeClock
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.cli.status import main as status_main
 from rpcdaemon.config.settings import default_settings
@@ -36,7 +37,7 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 
 class Running:
-    def __init__(self, daemon: Daemon, server: StatusServer, cloud: Cloud, clock: VirtualClock) -> None:
+    def __init__(self, daemon: Daemon, server: StatusServer, cloud: Cloud, clock: FakeClock) -> None:
         self.daemon, self.server, self.cloud, self.clock = daemon, server, cloud, clock
 
     def status(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class Running:
 
 @pytest.fixture
 def running() -> Iterator[Running]:
-    clock = VirtualClock()
+    clock = FakeClock()
     cloud = Cloud.build(l3_agents=3, routers=6, dhcp_agents=2, networks=2, agent_down_time=DOWN_TIME,
                         clock=clock, seed=9)
     with serve(cloud) as emulator:
@@ -80,7 +81,8 @@ def test_not_ready_until_the_first_pass(running: Running) -> None:
 def test_status_during_an_evacuation(running: Running) -> None:
     running.step()
     status = running.status()
-    assert status["warming_up"] is True and status["member"] == "test-member"
+    assert status["warming_up"] is True
+    assert status["member"] == "test-member"
     running.step(DOWN_TIME + 1)
     running.step()
     victim = next(a for a in running.cloud.stats()["agents"] if a["agent_type"] == L3_AGENT)
@@ -88,12 +90,15 @@ def test_status_during_an_evacuation(running: Running) -> None:
     running.step(DOWN_TIME + 1)
     status = running.status()
     agents = {a["id"]: a for a in status["agents"]}
-    assert agents[victim["id"]]["verdict"] == "dead" and agents[victim["id"]]["api_alive"] is False
+    assert agents[victim["id"]]["verdict"] == "dead"
+    assert agents[victim["id"]]["api_alive"] is False
     assert agents[victim["id"]]["load"] == 0  # evacuated
     moves = [r for r in status["recent_actions"] if r["action"] == "move_router"]
-    assert len(moves) == 2 and all(m["from_host"] == victim["host"] and m["outcome"] == "done" for m in moves)
+    assert len(moves) == 2
+    assert all(m["from_host"] == victim["host"] and m["outcome"] == "done" for m in moves)
     assert status["last_pass"]["outcome"] == "ok"
-    assert status["disrupted"] is False and status["zones"]
+    assert status["disrupted"] is False
+    assert status["zones"]
     assert {"version", "members", "plugins", "pending", "notes"} <= set(status)
 
 
@@ -103,7 +108,8 @@ def test_metrics_parse_and_count_actions(running: Running) -> None:
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     failed = [s for s in families["rpcdaemon_actions"].samples
               if s.name == "rpcdaemon_actions_total" and s.labels["outcome"] == "failed"]
-    assert failed and all(s.value == 0 for s in failed)  # outcome series exist at zero from the start
+    assert failed
+    assert all(s.value == 0 for s in failed)  # outcome series exist at zero from the start
     running.step()
     running.step(DOWN_TIME + 1)
     running.cloud.set_agent_down(running.cloud.stats()["agents"][0]["id"])
@@ -131,7 +137,8 @@ def test_bearer_token_protects_the_data_not_the_page_or_healthz() -> None:
     try:
         assert get(server.url + "/healthz")[0] == 200
         code, page = get(server.url + "/")  # the dashboard page holds no data; it asks for the token itself
-        assert code == 200 and b"Authorization" in page
+        assert code == 200
+        assert b"Authorization" in page
         assert get(server.url + "/status")[0] == 401
         assert get(server.url + "/readyz")[0] == 401
         assert get(server.url + "/nonexistent")[0] == 401
@@ -159,7 +166,9 @@ def test_status_command_renders_a_table(running: Running, capsys: pytest.Capture
     running.step(DOWN_TIME + 1)
     assert status_main(["--url", running.server.url]) == 0
     out = capsys.readouterr().out
-    assert "test-member" in out and "L3 agent" in out and "alive" in out
+    assert "test-member" in out
+    assert "L3 agent" in out
+    assert "alive" in out
     assert status_main(["--url", running.server.url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["member"] == "test-member"
     assert status_main(["--url", "http://127.0.0.1:9"]) == 1

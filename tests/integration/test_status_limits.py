@@ -34,6 +34,7 @@ from rpcdaemon.adapters.status.http import Limits, StatusServer
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import L3_AGENT
+from servers import free_port
 
 FD_LIMIT = 256
 IDLE_CLIENTS = 500
@@ -45,12 +46,6 @@ def prlimit() -> str:
     if path is None:
         pytest.fail("prlimit (util-linux) is not installed")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
@@ -142,7 +137,8 @@ def test_idle_clients_do_not_starve_the_control_loop(tmp_path: Path) -> None:
             assert code == 200
             outcomes = passes(metrics)
             # no pass failed to read the cloud, or to carry out a change, during the flood
-            assert outcomes.get("error", 0) == 0 and outcomes.get("partial", 0) == 0, outcomes
+            assert outcomes.get("error", 0) == 0, outcomes
+            assert outcomes.get("partial", 0) == 0, outcomes
             assert peak["threads"] <= before["threads"] + Limits().max_connections + MAX_CONCURRENCY + 8, peak
             assert peak["fds"] < FD_LIMIT - Limits().fd_reserve // 2, peak
         finally:
@@ -202,7 +198,8 @@ def test_connections_beyond_the_bound_wait_without_a_thread() -> None:
             threads = threading.active_count()
             with idle_clients(address(server)[1], 20):
                 poll(lambda: server.deferred_full > 0, 10, "the server saw a connection it had no room for")
-                assert server.connections == 2 and threading.active_count() == threads
+                assert server.connections == 2
+                assert threading.active_count() == threads
             for s in held:
                 s.close()
             poll(lambda: server.connections == 0, 10, "idle connections released")

@@ -5,13 +5,12 @@ source, this testbed IS Neutron. It starts, as plain processes on free loopback 
 temporary folder, a RabbitMQ (tests/bus/rabbit.py), a MariaDB (Neutron's migrations need a real database), the
 schema, Neutron's three processes (RPC server, periodic workers, the API under uWSGI, noauth) and one fake agent
 process per agent (fake_agent.py). Every process is started in its own session and stopped by PID (process group)
-in close(), also when a test failed. The Neutron venv is cached in .cache/neutron-venv: a stamp file makes the second
-run skip pip.
+in close(), also when a test failed (tests/servers.py). The Neutron venv is cached in .cache/neutron-venv: a stamp
+file makes the second run skip pip.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -28,7 +27,9 @@ from typing import Any
 
 from procstat import children, tree_cpu_s
 
-from bus.rabbit import Rabbit, free_port
+import servers
+from bus.rabbit import Rabbit
+from servers import Proc, free_port, spawn, start, tail
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("RPCD_NEUTRON_VENV") or REPO / ".cache" / "neutron-venv")  # git-ignored; CI may cache it
@@ -47,13 +48,6 @@ class TestbedError(RuntimeError):
     __test__ = False
 
 
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return "(no log)"
-
-
 def ensure_venv(log: Path) -> Path:
     """The Neutron venv, built once with the system python3 and pip from the package registry."""
     if STAMP.exists():
@@ -65,7 +59,7 @@ def ensure_venv(log: Path) -> Path:
                     [str(VENV / "bin" / "pip"), "install", "-q", *REQUIREMENTS]):
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=1200).returncode:
                 raise TestbedError(f"cannot build the Neutron venv ({' '.join(cmd)}); is the package registry "
-                                   f"reachable? end of {log}:\n{_tail(log)}")
+                                   f"reachable? end of {log}:\n{tail(log)}")
     for old in VENV.glob(".installed-*"):
         old.unlink()
     STAMP.touch()
@@ -78,52 +72,10 @@ class ApiError(RuntimeError):
         self.code = code
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
-
-    def stop(self, timeout_s: float = 20) -> None:
-        self.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
-        self.signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.popen.wait(timeout=10)
-        self.signal(signal.SIGKILL)  # whatever of its group survived
-
-
-def spawn(name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Proc:
-    out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env={**os.environ, **(env or {})}, start_new_session=True)
-    out.close()
-    return Proc(name, popen, log)
-
-
 def wait_for(condition: Any, deadline_s: float, what: str, procs: tuple[Proc, ...] = ()) -> None:
-    """Poll with a deadline; a process of `procs` that exits fails at once, with its log."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        for proc in procs:
-            if not proc.alive():
-                raise TestbedError(f"{proc.name} exited ({proc.popen.returncode}) while waiting for {what}; end of "
-                                   f"{proc.log}:\n{_tail(proc.log)}")
-        with contextlib.suppress(Exception):
-            if condition():
-                return
-        time.sleep(0.2)
-    logs = "".join(f"\n--- {p.log}:\n{_tail(p.log, 1500)}" for p in procs)
-    raise TestbedError(f"not within {deadline_s}s: {what}{logs}")
+    """servers.wait_for raising TestbedError: poll with a deadline; a process of `procs` that exits fails at once,
+    with its log."""
+    servers.wait_for(condition, deadline_s, what, procs, error=TestbedError)
 
 
 class MariaDB:
@@ -151,9 +103,9 @@ class MariaDB:
                                  "--auth-root-authentication-method=normal", "--skip-test-db"],
                                 stdout=out, stderr=subprocess.STDOUT, check=False, timeout=300).returncode
         if rc:
-            raise TestbedError(f"mariadb-install-db failed; end of {log}:\n{_tail(log)}")
-        self.proc = spawn("mariadbd", ["mariadbd", f"--defaults-file={self.cnf}"], self.base / "mysqld.out")
-        wait_for(lambda: self.sql("SELECT 1"), 60, "MariaDB answering", (self.proc,))
+            raise TestbedError(f"mariadb-install-db failed; end of {log}:\n{tail(log)}")
+        self.proc = start("mariadbd", ["mariadbd", f"--defaults-file={self.cnf}"], self.base / "mysqld.out",
+                          lambda: self.sql("SELECT 1"), 60, "MariaDB answering", error=TestbedError)
         self.sql("CREATE DATABASE neutron CHARACTER SET utf8mb4; "
                  "CREATE USER 'neutron'@'127.0.0.1' IDENTIFIED BY 'neutron'; "
                  "GRANT ALL PRIVILEGES ON neutron.* TO 'neutron'@'127.0.0.1';", check=True)
@@ -324,7 +276,7 @@ class Testbed:
             rc = subprocess.run([str(VENV / "bin" / "neutron-db-manage"), *self._config_args(), "upgrade", "heads"],
                                 stdout=out, stderr=subprocess.STDOUT, check=False, timeout=600).returncode
         if rc:
-            raise TestbedError(f"neutron-db-manage upgrade heads failed; end of {log}:\n{_tail(log)}")
+            raise TestbedError(f"neutron-db-manage upgrade heads failed; end of {log}:\n{tail(log)}")
 
     def start_neutron(self) -> None:
         bin_ = VENV / "bin"
@@ -519,9 +471,9 @@ class Rpcdaemon:
                               capture_output=True, text=True, check=False, timeout=60)
 
     def start(self) -> None:
-        self.proc = spawn("rpcdaemon", [sys.executable, "-m", "rpcdaemon.cli.main", "-d", "-c", str(self.conf)],
-                          self.log, env={"PYTHONUNBUFFERED": "1"})
-        wait_for(lambda: self.status()["agents"], 60, "rpcdaemon's /status listing agents", (self.proc,))
+        self.proc = start("rpcdaemon", [sys.executable, "-m", "rpcdaemon.cli.main", "-d", "-c", str(self.conf)],
+                          self.log, lambda: self.status()["agents"], 60, "rpcdaemon's /status listing agents",
+                          env={"PYTHONUNBUFFERED": "1"}, error=TestbedError)
 
     def status(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.status_port}/status", timeout=10) as response:
