@@ -580,8 +580,6 @@ def test_a_backend_unreachable_from_the_start_never_lets_a_replica_act(backend: 
     assert m1.acts()
 
 
-@pytest.mark.xfail(strict=True, reason="stop() lets a renewal in flight finish after it: that renewal joins and "
-                                       "takes the lock with a session nobody renews or releases")
 def test_a_renewal_in_flight_when_the_replica_stops_takes_nothing_after_it(clock: FakeClock) -> None:
     """stop() waits one lease for the renewal thread, then releases what the session holds. A renewal still
     opening a new session then (a backend slow to answer) must not join the group and take the lock afterwards:

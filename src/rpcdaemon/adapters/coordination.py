@@ -135,7 +135,7 @@ class Cluster:
 
     def may_act(self) -> bool:
         with self._lock:
-            return may_act(self._role, self._clock(), self._renewed_at, self.timing)
+            return not self._stop.is_set() and may_act(self._role, self._clock(), self._renewed_at, self.timing)
 
     def view(self) -> dict[str, Any]:
         """Members and leader as the backend last said, and this replica's own role (for /status)."""
@@ -186,7 +186,15 @@ class Cluster:
         try:
             members = self._renew()
         except Exception as exc:
-            self._failed(exc)
+            if not self._stop.is_set():
+                self._failed(exc)
+                return
+        if self._stop.is_set():
+            # stop() did not wait for this renewal (a backend slow to answer): leave what it joined or took now,
+            # or the lock would stay with a session nobody renews for a whole lease
+            with self._lock:
+                self._set_role(Role.DISCONNECTED)
+            self._drop(release=True)
             return
         with self._lock:
             self._renewed_at = started
@@ -210,12 +218,13 @@ class Cluster:
         with self._lock:
             if self._role is Role.DISCONNECTED:
                 self._set_role(Role.STANDBY)
-        if self.role is not Role.LEADER:
+        if self.role is not Role.LEADER and not self._stop.is_set():
             assert self._leader_lock is not None
             if self._leader_lock.acquire(blocking=False):
                 self._leader_since = self._wall()
                 with self._lock:
-                    self._set_role(Role.LEADER)
+                    if not self._stop.is_set():  # else the tick leaves at once (see tick)
+                        self._set_role(Role.LEADER)
         raw = driver.get_members_with_capabilities(self.group.encode()).get()
         members = {_text(m): _caps(c) for m, c in raw.items()}
         mine = self._capabilities(self.role)
