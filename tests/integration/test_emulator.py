@@ -1,4 +1,6 @@
-"""The emulated Neutron answers as a real Neutron 29 does (shared/notes/neutron-facts.md), through openstacksdk.
+"""The emulated Neutron answers as a real Neutron 29 does (the answers and the order of checks that
+src/rpcdaemon/emulator/scheduling.py documents from Neutron's own code), through openstacksdk. Where the real
+Neutron can be asked, tests/neutron/ asks it the same questions.
 
 Every call goes over HTTP on loopback the way rpcdaemon makes it: openstacksdk with auth_type none and an endpoint
 override, raw proxy calls that return the response (no raise on 4xx), plus the proxy's list helpers. Time is a fake
@@ -214,7 +216,7 @@ def test_pagination_with_limit_and_marker(server: EmulatorServer, conn: Any, top
     assert error(conn.network.get("/networks", params={"limit": "-1"})) == (400, "BadRequest")
 
 
-# --- the scheduling API: every row of neutron-facts.md ------------------------------------------------------------
+# --- the scheduling API: every answer documented in emulator/scheduling.py -----------------------------------------
 
 
 def test_dhcp_scheduling_answers(conn: Any, topo: Topo) -> None:
