@@ -9,7 +9,9 @@ for options that cannot hold a secret, and every message goes through rpcdaemon'
 
 Each option parses and checks its own value (options.py, kinds.py); what is left here is reading the file, the
 checks that span options or files (cloud or endpoint, neutron.conf, check_interval below agent_down_time, the bus
-and coordination URLs) and putting Settings together.
+and coordination URLs) and putting Settings together. From neutron.conf come agent_down_time,
+max_l3_agents_per_router (each unless rpcdaemon.conf sets its own) and enable_services_on_agents_with_admin_state_down
+(whether an admin-down agent still serves: Neutron's, never rpcdaemon's to choose).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from rpcdaemon.config.bus_url import BusUrlError, broker_urls
 from rpcdaemon.config.coordination_url import CoordinationUrlError, check_coordination_url, group_name
-from rpcdaemon.config.kinds import did_you_mean
+from rpcdaemon.config.kinds import Kind, did_you_mean
 from rpcdaemon.config.options import OPTIONS, SECTIONS, option, option_names
 from rpcdaemon.config.settings import (
     DEFAULT_AGENT_DOWN_TIME,
@@ -154,6 +156,7 @@ def load_settings(path: str) -> Settings:
         found = _neutron_value(r, neutron, "max_l3_agents_per_router", _least("L3Agent", "ha_replicas"),
                                "an integer", zero="0 (every agent) cannot be followed: set [L3Agent] ha_replicas")
         ha_replicas = found[0] if found is not None else DEFAULT_HA_REPLICAS
+    services_on_admin_down = _neutron_flag(r, neutron, "enable_services_on_agents_with_admin_state_down")
     per_network = v[("DHCPAgent", "dhcp_agents_per_network")]
     interval = number("Daemon", "check_interval")
     if interval >= down_time:
@@ -194,6 +197,7 @@ def load_settings(path: str) -> Settings:
         neutron_endpoint=endpoint,
         agent_down_time_s=down_time,
         agent_down_time_origin=origin,
+        services_on_admin_down=services_on_admin_down is True,
         hold_down_s=number("Daemon", "hold_down"),
         max_dead_fraction=number("Daemon", "max_dead_fraction"),
         max_evacuations_per_minute=count("Daemon", "max_evacuations_per_minute"),
@@ -275,4 +279,34 @@ def _neutron_value(r: _Reader, neutron: list[tuple[str, str, configparser.Config
             r.problems.append(f"{where}: must be at least {minimum} (got {shown})")
         elif found is None:
             found = (number, path)
+    return found
+
+
+class _Unbounded:
+    """The bounds of a value that has none (a boolean)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def _neutron_flag(r: _Reader, neutron: list[tuple[str, str, configparser.ConfigParser]], name: str) -> bool | None:
+    """[DEFAULT] `name` of the plugins' neutron.conf files, a boolean: the first one set, None when none is.
+    Neutron reads it as oslo.config's BoolOpt, whose words (true/false, yes/no, on/off, 1/0, any case) are
+    rpcdaemon's own booleans; any other value keeps neutron-server from starting, so it is a problem here too.
+    Every file that sets it is checked, each named in its problem."""
+    found: bool | None = None
+    for path in dict.fromkeys(p for _section, p, _parser in neutron):
+        parser = next(parser for _section, p, parser in neutron if p == path)
+        raw = parser.defaults().get(name)
+        if raw is None or not raw.strip():
+            continue
+        text = raw.strip()
+        try:
+            value = Kind.BOOL.parse(text, _Unbounded())
+        except ValueError:
+            shown = repr(text) if len(text) <= 40 else repr(text[:40] + "...")
+            r.problems.append(f"{path}: [DEFAULT] {name}: must be true or false (got {shown})")
+            continue
+        if found is None:
+            found = value is True
     return found

@@ -88,6 +88,9 @@ class Settings:
     neutron_endpoint: str | None = _default("Daemon", "neutron_endpoint")
     agent_down_time_s: float = DEFAULT_AGENT_DOWN_TIME
     agent_down_time_origin: str = "default"
+    services_on_admin_down: bool = False
+    """neutron.conf [DEFAULT] enable_services_on_agents_with_admin_state_down (Neutron's default: false): whether
+    an admin-down agent still serves what it hosts. Not an rpcdaemon option: read from the plugins' conffile."""
     hold_down_s: float = _default("Daemon", "hold_down")
     max_dead_fraction: float = _default("Daemon", "max_dead_fraction")
     max_evacuations_per_minute: int = _default("Daemon", "max_evacuations_per_minute")
@@ -113,6 +116,7 @@ class Settings:
             max_evacuations_per_minute=self.max_evacuations_per_minute,
             dhcp_agents_per_network=self.dhcp.agents_per_network,
             ha_replicas=self.l3.ha_replicas,
+            services_on_admin_down=self.services_on_admin_down,
             manage_dhcp="DHCPAgent" in self.plugins,
             manage_l3="L3Agent" in self.plugins,
         )

@@ -1,5 +1,8 @@
 """L3Agent planning: routers on dead L3 agents move to live ones; HA routers get their lost replica back.
 
+An agent admin down where Neutron then serves nothing (liveness.out_of_service) is left like a dead one: its
+routers move, its HA replicas are replaced, with reasons that say "admin down".
+
 Targets must fit the router: a legacy router may go to a `legacy` or `dvr_snat` agent, a distributed router only
 to `dvr_snat` (its SNAT part); agents in `dvr` or `dvr_no_external` mode (compute nodes) are never evacuated and
 never chosen. A router's availability_zone_hints are obeyed; without hints the dead agent's zone is preferred.
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
-from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.liveness import AgentLiveness, out_of_service
 from rpcdaemon.core.placement import Eligibility, Load, pick_target, restrict_to_zones
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import zone_of
@@ -39,6 +42,7 @@ def plan_l3(
     targets = [a for a in agents if a.id in eligible.targets]
     load = Load({a.id: len(bindings.get(a.id, ())) for a in agents})
     hosting = snapshot.l3_agents_of_router()
+    down = out_of_service(snapshot.agents, verdicts, policy)
 
     changes: list[Change] = []
     waiting: list[str] = []
@@ -54,9 +58,9 @@ def plan_l3(
         hinted = [a for a in restrict_to_zones(candidates, router.availability_zone_hints)
                   if a.id not in eligible.excluded_for(router_id)]
         planner = _plan_ha if router.ha else _plan_single
-        planned = planner(router, hosts, snapshot, verdicts, evacuable, hinted, load, policy)
+        planned = planner(router, hosts, snapshot, down, evacuable, hinted, load, policy)
         changes += planned
-        if router.availability_zone_hints and not hinted and not planned and _needs_home(hosts, verdicts):
+        if router.availability_zone_hints and not hinted and not planned and _needs_home(hosts, down):
             waiting.append(router_id)
     notes = []
     if elsewhere:
@@ -68,30 +72,30 @@ def plan_l3(
     return changes, notes
 
 
-def _needs_home(hosts: set[AgentId], verdicts: Mapping[AgentId, AgentLiveness]) -> bool:
-    return not any(verdicts[a].verdict is not Verdict.DEAD for a in hosts)
+def _needs_home(hosts: set[AgentId], down: Mapping[AgentId, tuple[str, str]]) -> bool:
+    return all(a in down for a in hosts)
 
 
 def _plan_single(
     router: Router,
     hosts: set[AgentId],
     snapshot: Snapshot,
-    verdicts: Mapping[AgentId, AgentLiveness],
+    down: Mapping[AgentId, tuple[str, str]],
     evacuable: frozenset[AgentId],
     candidates: list[Agent],
     load: Load,
     policy: Policy,
 ) -> list[Change]:
     """A router that lives on one agent: legacy, or the SNAT part of a distributed router."""
-    dead = sorted(a for a in hosts if verdicts[a].verdict is Verdict.DEAD)
+    dead = sorted(a for a in hosts if a in down)
     leaving = [a for a in dead if a in evacuable]
     if hosts - set(dead) or len(leaving) < len(dead):
-        # Hosted on a living agent (any dead binding is stale), or held by the disruption guard / budget.
+        # Hosted on a serving agent (any other binding is stale), or held by the disruption guard / budget.
         if not hosts - set(dead):
             return []
         return [
             Change(ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, router.id, a, None,
-                   f"stale binding on dead L3 agent {snapshot.agents[a].host}; router is hosted elsewhere")
+                   f"stale binding on {down[a][0]} L3 agent {snapshot.agents[a].host}; router is hosted elsewhere")
             for a in leaving
         ]
     preferred = zone_of(snapshot.agents[leaving[0]]) if leaving else None
@@ -108,14 +112,14 @@ def _plan_single(
     load.add(first, -1)
     changes = [
         Change(ChangeKind.MOVE_ROUTER, ResourceType.ROUTER, router.id, first, target.id,
-               f"L3 agent {snapshot.agents[first].host} is dead: {verdicts[first].reason}; "
+               f"L3 agent {snapshot.agents[first].host} is {down[first][0]}: {down[first][1]}; "
                f"{target.host} is the least loaded fitting agent")
     ]
     for agent_id in others:
         load.add(agent_id, -1)
         changes.append(
             Change(ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, router.id, agent_id, None,
-                   f"stale binding on dead L3 agent {snapshot.agents[agent_id].host}")
+                   f"stale binding on {down[agent_id][0]} L3 agent {snapshot.agents[agent_id].host}")
         )
     return changes
 
@@ -124,31 +128,33 @@ def _plan_ha(
     router: Router,
     hosts: set[AgentId],
     snapshot: Snapshot,
-    verdicts: Mapping[AgentId, AgentLiveness],
+    down: Mapping[AgentId, tuple[str, str]],
     evacuable: frozenset[AgentId],
     candidates: list[Agent],
     load: Load,
     policy: Policy,
 ) -> list[Change]:
-    """An HA router: each replica on a dead agent is replaced by one on a live agent (add, then remove), and a
+    """An HA router: each replica on an agent serving nothing (dead, or admin down) is replaced by one on a live
+    agent (add, then remove), and a
     router with fewer replicas than min(ha_replicas, fitting agents) is topped up, spread over zones."""
-    leaving = sorted(a for a in hosts if verdicts[a].verdict is Verdict.DEAD and a in evacuable)
+    leaving = sorted(a for a in hosts if a in down and a in evacuable)
     staying = hosts - set(leaving)
     taken = set(hosts)
     zones_used = {zone_of(snapshot.agents[a]) for a in staying}
     changes: list[Change] = []
-    living = [a for a in hosts if verdicts[a].verdict is not Verdict.DEAD]
+    living = [a for a in hosts if a not in down]
     for agent_id in leaving:
         target = pick_target(candidates, load, exclude=taken, preferred_zone=zone_of(snapshot.agents[agent_id]))
         if target is None:
-            # no fitting agent is free: the dead replica goes if live ones (or ones this plan adds before it, in
-            # order: a failed add stops the rest of the router's changes) serve the router
+            # no fitting agent is free: the replica serving nothing goes if serving ones (or ones this plan adds
+            # before it, in order: a failed add stops the rest of the router's changes) serve the router
             if living or changes:
                 load.add(agent_id, -1)
                 changes.append(
                     Change(ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, router.id, agent_id, None,
-                           f"HA replica on dead L3 agent {snapshot.agents[agent_id].host}; no fitting agent is "
-                           f"free to replace it, {len(living) + len(changes)} live replica(s) remain")
+                           f"HA replica on {down[agent_id][0]} L3 agent {snapshot.agents[agent_id].host}; no "
+                           f"fitting agent is free to replace it, {len(living) + len(changes)} live replica(s) "
+                           "remain")
                 )
             continue
         taken.add(target.id)
@@ -157,8 +163,8 @@ def _plan_ha(
         load.add(agent_id, -1)
         changes.append(
             Change(ChangeKind.REPLACE_HA_REPLICA, ResourceType.ROUTER, router.id, agent_id, target.id,
-                   f"HA replica on dead L3 agent {snapshot.agents[agent_id].host} "
-                   f"({verdicts[agent_id].reason}); {target.host} is the least loaded fitting agent")
+                   f"HA replica on {down[agent_id][0]} L3 agent {snapshot.agents[agent_id].host} "
+                   f"({down[agent_id][1]}); {target.host} is the least loaded fitting agent")
         )
     replicas = len(staying) + sum(1 for c in changes if c.action is ChangeKind.REPLACE_HA_REPLICA)
     wanted = min(policy.ha_replicas, replicas + len([a for a in candidates if a.id not in taken]))

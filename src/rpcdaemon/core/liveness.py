@@ -13,6 +13,8 @@ Rules taken from Neutron's agentschedulers_db, written as small pure functions:
   - clock-jump guard: if rpcdaemon did not observe for longer than dead_after_s (suspended, stalled, clock jumped),
     observation restarts: silence rpcdaemon did not watch is not evidence;
   - an agent that comes back is RECOVERING (not a target) until it has stayed up for hold_down_s.
+An agent may also serve nothing while alive: one admin down, where Neutron then gives it nothing to serve
+(`out_of_service`); its work is evacuated like a dead agent's, though its verdict stays what its signals say.
 """
 
 from __future__ import annotations
@@ -153,6 +155,33 @@ def judge(agent: Agent, obs: Observation, now: float, policy: Policy) -> AgentLi
 def is_target(agent: Agent, liveness: AgentLiveness) -> bool:
     """May this agent receive work? Only when alive, out of hold-down, not going quiet, and admin up."""
     return liveness.verdict is Verdict.ALIVE and not liveness.quiet and agent.admin_state_up
+
+
+ADMIN_DOWN_REASON = ("admin_state_up is false and enable_services_on_agents_with_admin_state_down is not set: "
+                     "Neutron gives it nothing to serve")
+
+
+def admin_down_idle(agent: Agent, policy: Policy) -> bool:
+    """Is this agent admin down in a cloud where that means serving nothing? Neutron (agentschedulers_db
+    `services_available`) gives an admin-down agent no routers or networks on its next sync unless
+    enable_services_on_agents_with_admin_state_down is set: the agent tears down what it hosts, alive or not."""
+    return not agent.admin_state_up and not policy.services_on_admin_down
+
+
+def out_of_service(
+    agents: Mapping[AgentId, Agent], verdicts: Mapping[AgentId, AgentLiveness], policy: Policy
+) -> dict[AgentId, tuple[str, str]]:
+    """The agents that serve nothing they host, each with (what it is, why): ("dead", the verdict's reason), or
+    ("admin down", ADMIN_DOWN_REASON) for an agent not judged dead but admin down where Neutron then serves
+    nothing. Their work is evacuated (under the disruption guard and the budget); every other agent keeps it."""
+    out: dict[AgentId, tuple[str, str]] = {}
+    for agent_id, liveness in verdicts.items():
+        agent = agents.get(agent_id)
+        if liveness.verdict is Verdict.DEAD:
+            out[agent_id] = ("dead", liveness.reason)
+        elif agent is not None and admin_down_idle(agent, policy):
+            out[agent_id] = ("admin down", ADMIN_DOWN_REASON)
+    return out
 
 
 def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float | None) -> Observation:

@@ -7,13 +7,21 @@ health, and notes on what is held back and why (disruption, budget, disagreement
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from rpcdaemon.core.actions import Change, ChangeKind
 from rpcdaemon.core.dhcp import plan_dhcp
 from rpcdaemon.core.l3 import plan_l3
-from rpcdaemon.core.liveness import AgentLiveness, LivenessState, Verdict, is_target, observe
+from rpcdaemon.core.liveness import (
+    AgentLiveness,
+    LivenessState,
+    Verdict,
+    admin_down_idle,
+    is_target,
+    observe,
+    out_of_service,
+)
 from rpcdaemon.core.news import News, what_changed
 from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
@@ -102,17 +110,19 @@ def make_plan(
     alarms: list[str] = [f"zone {z.describe()}" for z in disrupted] + list(trust.alarms)
     notes: list[str] = list(alarms) + list(trust.notes)
 
+    # dead agents, and admin-down ones where Neutron then serves nothing: evacuated alike, under the same guards
+    down = out_of_service(snapshot.agents, verdicts, policy)
     needing: list[AgentId] = []
     for agent in snapshot.agents.values():
         verdict = verdicts[agent.id]
         if verdict.verdict is Verdict.SUSPECT and verdict.suspect_for_s >= policy.disagreement_report_s:
             notes.append(f"agent {agent.host} ({agent.agent_type}) suspect: {verdict.reason}")
-        if (verdict.is_dead and agent.is_managed and (standby or hosts_work(agent, snapshot))
+        if (agent.id in down and agent.is_managed and (standby or hosts_work(agent, snapshot))
                 and not zones[(agent.agent_type, zone_of(agent))].disrupted):
             needing.append(agent.id)
     evacuable, budget, deferred = admit_evacuations(needing, budget_before, now, policy)
     notes += [
-        f"agent {snapshot.agents[a].host} dead but deferred: more than {policy.max_evacuations_per_minute} "
+        f"agent {snapshot.agents[a].host} {down[a][0]} but deferred: more than {policy.max_evacuations_per_minute} "
         "evacuations started in the last minute"
         for a in deferred
     ]
@@ -139,7 +149,8 @@ def make_plan(
         planned, planner_notes = plan_l3(snapshot, verdicts, evacuable, policy, eligible)
         changes += planned
         notes += planner_notes
-    changes = never_from_the_living(changes, verdicts, trust.removable_networks)
+    admin_down = frozenset(a for a in evacuable if admin_down_idle(snapshot.agents[a], policy))
+    changes = never_from_the_living(changes, verdicts, trust.removable_networks, admin_down)
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
@@ -150,10 +161,15 @@ def make_plan(
 
 
 def never_from_the_living(
-    changes: Iterable[Change], verdicts: Mapping[AgentId, AgentLiveness], removable: Iterable[str]
+    changes: Iterable[Change], verdicts: Mapping[AgentId, AgentLiveness], removable: Iterable[str],
+    admin_down: Collection[AgentId] = frozenset(),
 ) -> list[Change]:
     """The last word on every plan: nothing is taken from an agent that is not judged dead, unless the resource
-    is confirmed deleted. Whatever a planner concluded from a read, a live agent keeps what it serves."""
+    is confirmed deleted. Whatever a planner concluded from a read, a live agent keeps what it serves.
+
+    The one exception is `admin_down`: agents whose evacuation was admitted this plan (past the disruption guard
+    and the budget) because they are admin down where Neutron serves nothing on them (liveness.admin_down_idle).
+    Such an agent serves nothing it hosts, so taking from it takes nothing from anyone."""
     gone = set(removable)
     kept: list[Change] = []
     for change in changes:
@@ -162,7 +178,7 @@ def never_from_the_living(
                                   ChangeKind.REPLACE_HA_REPLICA)
         if takes and source is not None and change.resource_id not in gone:
             liveness = verdicts.get(source)
-            if liveness is None or liveness.verdict is not Verdict.DEAD:
+            if (liveness is None or liveness.verdict is not Verdict.DEAD) and source not in admin_down:
                 continue
         kept.append(change)
     return kept

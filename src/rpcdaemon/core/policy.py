@@ -35,5 +35,10 @@ class Policy:
     """How many live DHCP agents should serve each DHCP network; None means all of them."""
     ha_replicas: int = 3
     """Neutron's max_l3_agents_per_router: the most agents an HA router is put on."""
+    services_on_admin_down: bool = False
+    """Neutron's enable_services_on_agents_with_admin_state_down (neutron.conf [DEFAULT]). False (Neutron's
+    default): Neutron gives an admin-down agent no routers or networks on its next sync, so what it hosts is dark
+    and is evacuated like a dead agent's. True: an admin-down agent keeps serving what it hosts, and only
+    receives nothing new."""
     manage_dhcp: bool = True
     manage_l3: bool = True

@@ -4,7 +4,8 @@ Many agents looking dead at once is almost never many dead nodes: it is a broken
 partition, an overloaded or restarting neutron-server, a database stall). Evacuating then moves everything onto the
 few agents that happened to report last, and the storm itself makes things worse. So within one agent type and one
 availability zone, if more than `max_dead_fraction` of the agents (and at least `disruption_min_dead`) are dead,
-nothing there is evacuated and the state is reported loudly until it clears.
+nothing there is evacuated and the state is reported loudly until it clears. Agents admin down where Neutron then
+serves nothing count with the dead: a mass admin-down is as much a disruption (a mistaken bulk update, a script).
 
 The budget caps how many agents may *start* being evacuated in a sliding minute; an agent whose evacuation started
 continues until it is done.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.liveness import AgentLiveness, Verdict, admin_down_idle
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.model import Agent, AgentId
 
@@ -31,6 +32,8 @@ class ZoneHealth:
     disrupted: bool
     quiet: int = 0
     """Agents not dead yet but going quiet: counted with the dead by the guard."""
+    admin_down: int = 0
+    """Agents not dead but admin down where Neutron serves nothing on them: counted with the dead by the guard."""
 
     @property
     def key(self) -> str:
@@ -39,7 +42,8 @@ class ZoneHealth:
     def describe(self) -> str:
         state = "DISRUPTED: holding all evacuations" if self.disrupted else "ok"
         quiet = f" (and {self.quiet} going quiet)" if self.quiet else ""
-        return f"{self.key}: {self.dead} of {self.total} dead{quiet}, {state}"
+        admin_down = f" (and {self.admin_down} admin down)" if self.admin_down else ""
+        return f"{self.key}: {self.dead} of {self.total} dead{admin_down}{quiet}, {state}"
 
 
 def zone_of(agent: Agent) -> str:
@@ -49,7 +53,8 @@ def zone_of(agent: Agent) -> str:
 def assess_zones(
     agents: Iterable[Agent], verdicts: Mapping[AgentId, AgentLiveness], policy: Policy
 ) -> dict[tuple[str, str], ZoneHealth]:
-    """Health of every (agent type, availability zone) group; agents going quiet count with the dead.
+    """Health of every (agent type, availability zone) group; agents going quiet, and agents admin down where
+    that means serving nothing (policy.services_on_admin_down false), count with the dead.
 
     Only agents rpcdaemon manages count: `dvr` agents on compute nodes are never evacuated nor chosen, so ten
     healthy ones must not make three dead network nodes of four look like "3 of 14, ok" (nor five dead compute
@@ -58,16 +63,19 @@ def assess_zones(
     for agent in agents:
         if not agent.is_managed:
             continue
-        counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0, 0])
+        counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0, 0, 0])
         counts[0] += 1
         liveness = verdicts.get(agent.id)
         if liveness is not None and liveness.verdict is Verdict.DEAD:
             counts[1] += 1
+        elif admin_down_idle(agent, policy):
+            counts[3] += 1
         elif liveness is not None and liveness.quiet:
             counts[2] += 1
     return {
-        key: ZoneHealth(key[0], key[1], total, dead, is_disrupted(total, dead + quiet, policy), quiet)
-        for key, (total, dead, quiet) in sorted(totals.items())
+        key: ZoneHealth(key[0], key[1], total, dead, is_disrupted(total, dead + quiet + admin_down, policy), quiet,
+                        admin_down)
+        for key, (total, dead, quiet, admin_down) in sorted(totals.items())
     }
 
 
