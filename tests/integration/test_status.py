@@ -99,6 +99,8 @@ def test_status_during_an_evacuation(running: Running) -> None:
     assert status["last_pass"]["outcome"] == "ok"
     assert status["disrupted"] is False
     assert status["zones"]
+    l3_zone = next(z for z in status["zones"] if z["agent_type"] == L3_AGENT)
+    assert (l3_zone["dead"], l3_zone["admin_down"]) == (1, 0)  # admin-down agents are counted apart (issue 12)
     assert {"version", "members", "plugins", "pending", "notes"} <= set(status)
 
 

@@ -21,7 +21,7 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(argv)
 
     from rpcdaemon.adapters.neutron.client import NeutronReadError
-    from rpcdaemon.core.liveness import state_from_api
+    from rpcdaemon.core.liveness import out_of_service, state_from_api
     from rpcdaemon.core.plan import CoreState, make_plan
     from rpcdaemon.daemon.compose import build_client
     from rpcdaemon.daemon.reconciler import read_snapshot
@@ -43,7 +43,10 @@ def main(argv: Sequence[str]) -> int:
         return 0
     hosts = {a.id: a.host for a in snapshot.agents.values()}
     dead = sorted(hosts[a] for a, v in plan.verdicts.items() if v.is_dead)
-    print(f"{len(snapshot.agents)} agents ({len(dead)} dead{': ' + ', '.join(dead) if dead else ''}), "
+    idle = sorted(hosts[a] for a, (what, _) in out_of_service(snapshot.agents, plan.verdicts, policy).items()
+                  if what == "admin down")
+    print(f"{len(snapshot.agents)} agents ({len(dead)} dead{': ' + ', '.join(dead) if dead else ''}"
+          f"{f'; {len(idle)} admin down and served nothing: ' + ', '.join(idle) if idle else ''}), "
           f"{len(snapshot.networks)} networks, {len(snapshot.routers)} routers")
     for note in plan.notes:
         print(f"HOLD: {note}")

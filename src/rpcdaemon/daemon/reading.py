@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from rpcdaemon.adapters.bus.named import NamedResources
 from rpcdaemon.adapters.neutron.client import NeutronClient
-from rpcdaemon.core.actions import Call
+from rpcdaemon.core.actions import Call, ChangeOutcome
 from rpcdaemon.core.cache import (
     ReadKind,
     read_kind,
@@ -36,7 +36,7 @@ from rpcdaemon.daemon.executor import ChangeResult
 from rpcdaemon.model import AgentId, NetworkId, RouterId, Snapshot
 
 LOG = logging.getLogger("rpcdaemon")
-OK_OUTCOMES = ("done", "already")
+OK_OUTCOMES = (ChangeOutcome.DONE, ChangeOutcome.ALREADY)
 ROW_COST_S = 0.002
 """API CPU per row of a list on a real Neutron 29 (bench B10: 1.1-2.6 ms for networks, subnets, routers, bindings)."""
 
@@ -166,7 +166,7 @@ class CloudReader:
         for result in results:
             if result.outcome in OK_OUTCOMES:
                 accepted.extend(result.change.calls())
-            elif result.outcome != "planned":
+            elif result.outcome is not ChangeOutcome.PLANNED:
                 self.named.add(result.change.resource_type.value, result.change.resource_id)
         if accepted and self._cache is not None:
             self._cache = with_own_calls(self._cache, accepted)

@@ -62,7 +62,7 @@ def build_status(view: StatusView) -> dict[str, Any]:
             })
         zones = [
             {"agent_type": z.agent_type, "zone": z.availability_zone, "total": z.total, "dead": z.dead,
-             "quiet": z.quiet, "disrupted": z.disrupted}
+             "quiet": z.quiet, "admin_down": z.admin_down, "disrupted": z.disrupted}
             for z in plan.zones.values()
         ]
         notes = list(plan.notes)
