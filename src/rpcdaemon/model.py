@@ -55,6 +55,24 @@ class BusKind(StrEnum):
     OTHER = "other"
 
 
+class MalformedKind(StrEnum):
+    """Why a message on the bus was refused (the bus decoder's `Malformed.kind`, the metrics' `kind` label)."""
+
+    NOT_JSON = "not_json"
+    BAD_ENVELOPE = "bad_envelope"
+    MISSING_FIELDS = "missing_fields"
+    TOO_LARGE = "too_large"
+
+
+class PassOutcome(StrEnum):
+    """How a pass ended (the pass report, the metrics' `outcome` label, /status): every change done, some not done,
+    or the cloud could not be read."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    ERROR = "error"
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
     """One row of GET /v2.0/agents, reduced to what rpcdaemon decides on.

@@ -19,6 +19,7 @@ from rpcdaemon.adapters.status.metrics import BUS_KINDS, Metrics
 from rpcdaemon.config.bus_url import broker_urls
 from rpcdaemon.config.settings import Settings
 from rpcdaemon.daemon.compose import bus_tls
+from rpcdaemon.model import BusKind
 
 
 class BusFeed:
@@ -33,7 +34,7 @@ class BusFeed:
         self._connected_before = False
 
     def deliver(self, message: BusMessage) -> None:
-        self._metrics.bus_messages.labels(message.kind if message.kind in BUS_KINDS else "other").inc()
+        self._metrics.bus_messages.labels(message.kind if message.kind in BUS_KINDS else BusKind.OTHER).inc()
         self._named.note(message)
         self.watch.on_message(message)
 

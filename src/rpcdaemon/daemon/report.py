@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from rpcdaemon.core.plan import Plan
 from rpcdaemon.daemon.executor import ChangeResult
-from rpcdaemon.model import Snapshot
+from rpcdaemon.model import PassOutcome, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +24,9 @@ class PassReport:
     error: str | None = None
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> PassOutcome:
         if self.error:
-            return "error"
+            return PassOutcome.ERROR
         if any(not r.ok for r in self.results):
-            return "partial"
-        return "ok"
+            return PassOutcome.PARTIAL
+        return PassOutcome.OK

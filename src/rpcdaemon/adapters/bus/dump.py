@@ -23,6 +23,7 @@ from datetime import datetime
 from types import FrameType
 
 from rpcdaemon.adapters.bus.envelope import BusMessage
+from rpcdaemon.model import BusKind
 from rpcdaemon.redaction import escape_controls, redact, redact_text
 
 FIELDS = ("routing_key", "method", "event_type", "host", "agent_type", "kind", "resource_id", "resource_type")
@@ -30,14 +31,14 @@ DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
 
 
 def summary(msg: BusMessage) -> str:
-    if msg.kind == "heartbeat":
+    if msg.kind == BusKind.HEARTBEAT:
         return f"{msg.agent_type} {msg.binary or ''}".strip() + (" start_flag" if msg.start_flag else "")
-    if msg.kind == "notification":
+    if msg.kind == BusKind.NOTIFICATION:
         parts = [msg.resource_type or "", (msg.resource_id or "")[:8]]
         if msg.revision_number is not None:
             parts.append(f"rev {msg.revision_number}")
         return " ".join(p for p in parts if p)
-    if msg.kind == "rpc":
+    if msg.kind == BusKind.RPC:
         return "args: " + ", ".join(sorted(msg.payload))[:80]
     return ", ".join(sorted(msg.payload))[:80]
 

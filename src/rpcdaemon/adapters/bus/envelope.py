@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rpcdaemon.model import BusKind, MalformedKind
 from rpcdaemon.redaction import redact
 
 MAX_BODY = 1 << 20
@@ -21,7 +22,7 @@ RESOURCES = ("network", "subnet", "router", "port", "agent", "floatingip")
 
 
 class Malformed(Exception):
-    def __init__(self, kind: str, why: str) -> None:
+    def __init__(self, kind: MalformedKind, why: str) -> None:
         super().__init__(why)
         self.kind = kind
         self.why = why
@@ -29,8 +30,7 @@ class Malformed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BusMessage:
-    kind: str
-    """heartbeat, notification, rpc or other."""
+    kind: BusKind
     routing_key: str
     method: str | None = None
     event_type: str | None = None
@@ -61,9 +61,9 @@ def decode(body: bytes | str | dict[str, Any], routing_key: str = "") -> BusMess
         if method == "report_state":
             return _heartbeat(message, routing_key, context)
         args = message.get("args")
-        return BusMessage("rpc", routing_key, method=method, payload=redact(args) if isinstance(args, dict) else {},
-                          context=context)
-    return BusMessage("other", routing_key, payload=redact(message), context=context)
+        return BusMessage(BusKind.RPC, routing_key, method=method,
+                          payload=redact(args) if isinstance(args, dict) else {}, context=context)
+    return BusMessage(BusKind.OTHER, routing_key, payload=redact(message), context=context)
 
 
 def _load(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -71,21 +71,21 @@ def _load(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         return body
     if isinstance(body, bytes | bytearray):
         if len(body) > MAX_BODY:
-            raise Malformed("too_large", f"body of {len(body)} bytes (limit {MAX_BODY})")
+            raise Malformed(MalformedKind.TOO_LARGE, f"body of {len(body)} bytes (limit {MAX_BODY})")
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise Malformed("not_json", "body is not UTF-8 text") from None
+            raise Malformed(MalformedKind.NOT_JSON, "body is not UTF-8 text") from None
     if not isinstance(body, str):
-        raise Malformed("not_json", f"body is a {type(body).__name__}")
+        raise Malformed(MalformedKind.NOT_JSON, f"body is a {type(body).__name__}")
     if len(body) > MAX_BODY:
-        raise Malformed("too_large", f"body of {len(body)} characters (limit {MAX_BODY})")
+        raise Malformed(MalformedKind.TOO_LARGE, f"body of {len(body)} characters (limit {MAX_BODY})")
     try:
         loaded = json.loads(body)
     except (ValueError, RecursionError):
-        raise Malformed("not_json", "body is not JSON") from None
+        raise Malformed(MalformedKind.NOT_JSON, "body is not JSON") from None
     if not isinstance(loaded, dict):
-        raise Malformed("bad_envelope", f"body is a JSON {type(loaded).__name__}, not an object")
+        raise Malformed(MalformedKind.BAD_ENVELOPE, f"body is a JSON {type(loaded).__name__}, not an object")
     return loaded
 
 
@@ -94,13 +94,13 @@ def _unwrap(message: dict[str, Any]) -> dict[str, Any]:
         return message
     inner = message["oslo.message"]
     if not isinstance(inner, str):
-        raise Malformed("bad_envelope", "oslo.message is not a JSON string")
+        raise Malformed(MalformedKind.BAD_ENVELOPE, "oslo.message is not a JSON string")
     try:
         loaded = json.loads(inner)
     except (ValueError, RecursionError):
-        raise Malformed("bad_envelope", "oslo.message is not JSON") from None
+        raise Malformed(MalformedKind.BAD_ENVELOPE, "oslo.message is not JSON") from None
     if not isinstance(loaded, dict):
-        raise Malformed("bad_envelope", "oslo.message is not a JSON object")
+        raise Malformed(MalformedKind.BAD_ENVELOPE, "oslo.message is not a JSON object")
     return loaded
 
 
@@ -110,14 +110,14 @@ def _heartbeat(message: dict[str, Any], routing_key: str, context: dict[str, Any
     if isinstance(state, dict) and isinstance(state.get("agent_state"), dict):
         state = state["agent_state"]
     if not isinstance(state, dict):
-        raise Malformed("missing_fields", "report_state without args.agent_state")
+        raise Malformed(MalformedKind.MISSING_FIELDS, "report_state without args.agent_state")
     host, agent_type = state.get("host"), state.get("agent_type")
     if not isinstance(host, str) or not host or not isinstance(agent_type, str) or not agent_type:
-        raise Malformed("missing_fields", "report_state without host or agent_type")
+        raise Malformed(MalformedKind.MISSING_FIELDS, "report_state without host or agent_type")
     binary = state.get("binary")
     agent_time = args.get("time") if isinstance(args, dict) else None
     return BusMessage(
-        "heartbeat", routing_key, method="report_state", host=host, agent_type=agent_type,
+        BusKind.HEARTBEAT, routing_key, method="report_state", host=host, agent_type=agent_type,
         binary=binary if isinstance(binary, str) else None, start_flag=state.get("start_flag") is True,
         agent_time=agent_time if isinstance(agent_time, str) else None, payload=redact(state), context=context,
     )
@@ -126,14 +126,14 @@ def _heartbeat(message: dict[str, Any], routing_key: str, context: dict[str, Any
 def _notification(message: dict[str, Any], routing_key: str, context: dict[str, Any]) -> BusMessage:
     event_type = message.get("event_type")
     if not isinstance(event_type, str) or not event_type:
-        raise Malformed("missing_fields", "notification without an event_type")
+        raise Malformed(MalformedKind.MISSING_FIELDS, "notification without an event_type")
     payload = message.get("payload")
     payload = payload if isinstance(payload, dict) else {}
     resource_type, resource_id, revision = _resource(event_type, payload)
     publisher = message.get("publisher_id")
     host = publisher.partition(".")[2] if isinstance(publisher, str) and "." in publisher else None
     return BusMessage(
-        "notification", routing_key, event_type=event_type, host=host or None, resource_type=resource_type,
+        BusKind.NOTIFICATION, routing_key, event_type=event_type, host=host or None, resource_type=resource_type,
         resource_id=resource_id, revision_number=revision, payload=redact(payload), context=context,
     )
 

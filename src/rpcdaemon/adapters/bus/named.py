@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from rpcdaemon.adapters.bus.envelope import BusMessage
+from rpcdaemon.model import BusKind
 
 KINDS = ("network", "router")
 
@@ -23,7 +24,7 @@ class NamedResources:
         self._overflow = False
 
     def note(self, message: BusMessage) -> None:
-        if message.kind != "notification" or message.resource_type not in KINDS or not message.resource_id:
+        if message.kind != BusKind.NOTIFICATION or message.resource_type not in KINDS or not message.resource_id:
             return
         with self._lock:
             if len(self._names) >= self._limit:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 from rpcdaemon.adapters.bus.envelope import BusMessage
 from rpcdaemon.core.cadence import bus_is_evidence, next_silence
-from rpcdaemon.model import AgentId, Snapshot
+from rpcdaemon.model import AgentId, BusKind, Snapshot
 
 LOG = logging.getLogger("rpcdaemon.bus")
 MAX_REVISIONS = 100_000
@@ -56,21 +56,21 @@ class BusWatch:
             self.listening_since = None
 
     def on_message(self, message: BusMessage) -> None:
-        if message.kind == "heartbeat" and message.host and message.agent_type:
+        if message.kind == BusKind.HEARTBEAT and message.host and message.agent_type:
             key = (message.host, message.agent_type)
             with self._lock:
                 self._heard[key] = self._clock()
                 self._heard.move_to_end(key)
                 while len(self._heard) > self._max_hosts:
                     self._heard.popitem(last=False)
-            self.counts["heartbeat"] += 1
+            self.counts[BusKind.HEARTBEAT] += 1
             if message.start_flag:
                 LOG.info("%s on %s (re)started", message.agent_type, message.host)
             return
-        if message.kind != "notification" or not message.event_type:
-            self.counts["other"] += 1
+        if message.kind != BusKind.NOTIFICATION or not message.event_type:
+            self.counts[BusKind.OTHER] += 1
             return
-        self.counts["notification"] += 1
+        self.counts[BusKind.NOTIFICATION] += 1
         if not message.event_type.startswith(RELEVANT_PREFIXES) or message.event_type.endswith(".start"):
             return  # a *.start event announces a change not made yet: its *.end wakes the pass that matters
         if message.resource_type and message.resource_id and message.revision_number is not None:

@@ -13,15 +13,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from rpcdaemon.core.actions import ChangeKind, ChangeOutcome
 from rpcdaemon.core.liveness import Verdict
-from rpcdaemon.model import DHCP_AGENT, L3_AGENT, BusKind
+from rpcdaemon.model import DHCP_AGENT, L3_AGENT, BusKind, MalformedKind, PassOutcome
 
 ACTION_OUTCOMES = tuple(ChangeOutcome)
 API_METHODS = ("GET", "POST", "DELETE")
 API_RESULTS = ("2xx", "4xx", "5xx", "error")
-PASS_OUTCOMES = ("ok", "partial", "error")
+PASS_OUTCOMES = tuple(PassOutcome)
 BUS_KINDS = (BusKind.HEARTBEAT, BusKind.NOTIFICATION, BusKind.OTHER)
 """The kinds counted by name; any other (an RPC call other than report_state) is counted as `other`."""
-MALFORMED_KINDS = ("not_json", "bad_envelope", "missing_fields", "too_large")
+MALFORMED_KINDS = tuple(MalformedKind)
 
 
 class Metrics:
