@@ -125,6 +125,7 @@ class Daemon:
             for zone in report.plan.zones.values():
                 self.metrics.disrupted.labels(zone.agent_type, zone.availability_zone).set(int(zone.disrupted))
             self.metrics.read_untrusted.set(int(any(a.startswith("UNTRUSTED") for a in report.plan.alarms)))
+            self.metrics.observe_exposure(report.snapshot, report.plan.verdicts, self.reconciler.policy)
 
     def ready(self) -> bool:
         """Ready after the first pass that read the cloud."""

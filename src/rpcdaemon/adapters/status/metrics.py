@@ -7,13 +7,15 @@ dashboard must not show "no data" for a daemon that simply has not failed yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from rpcdaemon.core.actions import ChangeKind, ChangeOutcome
-from rpcdaemon.core.liveness import Verdict
-from rpcdaemon.model import DHCP_AGENT, L3_AGENT, BusKind, MalformedKind, PassOutcome
+from rpcdaemon.core.exposure import exposure
+from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.model import DHCP_AGENT, L3_AGENT, AgentId, BusKind, MalformedKind, PassOutcome, Snapshot
 
 ACTION_OUTCOMES = tuple(ChangeOutcome)
 API_METHODS = ("GET", "POST", "DELETE")
@@ -55,6 +57,12 @@ class Metrics:
                                     "1 while the last read of the cloud looked like a lie and changes are held",
                                     registry=r)
         self.is_leader = Gauge("rpcdaemon_acting", "1 when this replica is allowed to act", registry=r)
+        self.on_dead_agents = Gauge("rpcdaemon_resources_on_dead_agents",
+                                    "Resources bound to agents judged dead, at the last read: routers for L3 agents, "
+                                    "networks for DHCP agents", ["agent_type"], registry=r)
+        self.dhcp_below_target = Gauge("rpcdaemon_dhcp_networks_below_target",
+                                       "DHCP networks served by fewer live DHCP agents than they should be, at the "
+                                       "last read", registry=r)
         for action in ChangeKind:
             for change_outcome in ACTION_OUTCOMES:
                 self.actions.labels(action.value, change_outcome.value)
@@ -67,6 +75,7 @@ class Metrics:
         for agent_type in (DHCP_AGENT, L3_AGENT):
             for verdict in Verdict:
                 self.agents.labels(agent_type, verdict.value)
+            self.on_dead_agents.labels(agent_type)
         for bus_kind in BUS_KINDS:
             self.bus_messages.labels(bus_kind.value)
         for kind in MALFORMED_KINDS:
@@ -85,6 +94,13 @@ class Metrics:
                 self.agents.labels(agent_type, verdict.value).set(0)
         for agent_type, state, count in counts:
             self.agents.labels(agent_type, state).set(count)
+
+    def observe_exposure(self, snapshot: Snapshot, verdicts: Mapping[AgentId, AgentLiveness], policy: Policy) -> None:
+        """The gauges behind the alert rules, from one pass's read and verdicts (core/exposure.py)."""
+        exposed = exposure(snapshot, verdicts, policy)
+        self.on_dead_agents.labels(L3_AGENT).set(exposed.routers_on_dead_agents)
+        self.on_dead_agents.labels(DHCP_AGENT).set(exposed.networks_on_dead_agents)
+        self.dhcp_below_target.set(exposed.dhcp_networks_below_target)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
