@@ -1,7 +1,8 @@
 """The real-Neutron tier: one testbed for the whole session (about 2 min cold, 25 s with the venv cached).
 
 The testbed (testbed.py) is built once, by the first test that needs it, and torn down at the end of the session,
-also when tests failed. When it cannot be built (no package registry, a Debian package missing) every test of the
+also when tests failed: its session fixture `testbed` is in tests/conftest.py, shared with tests/contract/ (one
+session, one testbed). When it cannot be built (no package registry, a Debian package missing) every test of the
 tier FAILS with the reason: a proof that silently did not run is no proof. Deselect the tier with
 `-m "not neutron"`.
 
@@ -11,45 +12,10 @@ leaves it so: agents a test paused are resumed in teardown, whatever happened.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from testbed import DHCP_TARGET, Rpcdaemon, Testbed, TestbedError, Topology, wait_for
-
-NETWORKS = 4
-ROUTERS_PER_AGENT = 3
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "neutron: against a real Neutron 29 built by the tests (deselect with "
-                                       "-m 'not neutron')")
-
-
-@pytest.fixture(scope="session")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
-    bed = Testbed(Topology(), base=tmp_path_factory.mktemp("neutron"))
-    problem = None
-    try:
-        bed.build()
-    except TestbedError as exc:
-        problem = str(exc)
-    if problem is not None:  # a failure, not a skip: the proof did not run
-        pytest.fail(f"the real-Neutron testbed could not be built: {problem}", pytrace=False)
-    if os.environ.get("RPCD_TIMINGS"):
-        print(f"\ntestbed built: {bed.timings}")
-    try:
-        populate(bed)
-        yield bed
-    finally:
-        bed.close()
-
-
-def populate(bed: Testbed) -> None:
-    """Networks with DHCP subnets (the server puts each on one agent) and routers placed evenly on the L3 agents."""
-    bed.networks = [bed.create_network(f"base-{i}", f"10.10.{i}.0/24")[0] for i in range(NETWORKS)]
-    bed.routers = [bed.create_router(f"base-{agent.host}-{i}", on_agent=agent.id)
-                   for agent in bed.agents_of("l3") for i in range(ROUTERS_PER_AGENT)]
+from testbed import DHCP_TARGET, Rpcdaemon, Testbed, wait_for
 
 
 @pytest.fixture(scope="session")

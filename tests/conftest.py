@@ -1,0 +1,61 @@
+"""What more than one tier shares: the real-Neutron testbed, built once per session.
+
+tests/neutron/ (the real-Neutron tier) and tests/contract/ (the emulator and the real Neutron asked the same
+questions) both use the session `testbed` fixture: it lives here so that one session builds one testbed, whichever
+tiers it runs. tests/neutron/ holds the testbed's modules (testbed.py, procstat.py, fake_agent.py), imported by
+their plain names as that tier's tests do, so that folder is put on the path here (after tests/, which pytest's
+pythonpath setting puts first).
+
+The testbed is built by the first test that needs it and torn down at the end of the session, also when tests
+failed. When it cannot be built (no package registry, a Debian package missing) every test that needs it FAILS with
+the reason: a proof that silently did not run is no proof. Deselect those tests with `-m "not neutron"`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+NEUTRON_DIR = str(Path(__file__).with_name("neutron"))
+if NEUTRON_DIR not in sys.path:
+    sys.path.append(NEUTRON_DIR)
+
+from testbed import Testbed, TestbedError, Topology  # noqa: E402  (needs the path above)
+
+NETWORKS = 4
+ROUTERS_PER_AGENT = 3
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "neutron: against a real Neutron 29 built by the tests (deselect with "
+                                       "-m 'not neutron')")
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    bed = Testbed(Topology(), base=tmp_path_factory.mktemp("neutron"))
+    problem = None
+    try:
+        bed.build()
+    except TestbedError as exc:
+        problem = str(exc)
+    if problem is not None:  # a failure, not a skip: the proof did not run
+        pytest.fail(f"the real-Neutron testbed could not be built: {problem}", pytrace=False)
+    if os.environ.get("RPCD_TIMINGS"):
+        print(f"\ntestbed built: {bed.timings}")
+    try:
+        populate(bed)
+        yield bed
+    finally:
+        bed.close()
+
+
+def populate(bed: Testbed) -> None:
+    """Networks with DHCP subnets (the server puts each on one agent) and routers placed evenly on the L3 agents."""
+    bed.networks = [bed.create_network(f"base-{i}", f"10.10.{i}.0/24")[0] for i in range(NETWORKS)]
+    bed.routers = [bed.create_router(f"base-{agent.host}-{i}", on_agent=agent.id)
+                   for agent in bed.agents_of("l3") for i in range(ROUTERS_PER_AGENT)]
