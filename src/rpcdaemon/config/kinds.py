@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
@@ -90,7 +91,8 @@ def _loglevel(text: str, _bounds: Bounds) -> str:
 
 
 def _plugins(text: str, _bounds: Bounds) -> tuple[str, ...]:
-    names = text.split()
+    """Separated by spaces (the original's README), commas (the original's sample config) or both."""
+    names = [name for name in re.split(r"[\s,]+", text) if name]
     for name in names:
         if name not in PLUGINS:
             raise ValueError(f"unknown plugin {name!r}{did_you_mean(name, PLUGINS)}")

@@ -60,7 +60,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "plugins", Kind.PLUGINS, "L3Agent DHCPAgent",
-           "Space-separated plugins to run: L3Agent, DHCPAgent, Dump.", original=True),
+           "Plugins to run, separated by spaces or commas: L3Agent, DHCPAgent, Dump.", original=True),
     Option("Daemon", "rpchost", Kind.STR, "",
            "Message bus: a host (amqp://guest:guest@HOST:5672//), a kombu URL, or an oslo-style "
            "rabbit://user:pass@h1:5672,user:pass@h2:5672/vhost list. Empty: no bus, API polling only.",
