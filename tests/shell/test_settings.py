@@ -249,3 +249,20 @@ def test_a_broken_neutron_conf_is_named_by_line_never_quoted(tmp_path: Path) -> 
 def test_a_secret_option_s_value_is_never_shown(tmp_path: Path, text: str) -> None:
     problems = check_config(write(tmp_path, text))
     assert problems and all(SECRET not in p for p in problems), problems
+
+
+@pytest.mark.parametrize("text", ["L3Agent,DHCPAgent", "L3Agent, DHCPAgent", "L3Agent DHCPAgent",
+                                  " L3Agent ,DHCPAgent, ",
+                                  "L3Agent,,DHCPAgent"])
+def test_plugins_are_separated_by_commas_or_spaces(tmp_path: Path, text: str) -> None:
+    """The original's sample writes `plugins = L3Agent,DHCPAgent`, its README a space-separated list: both load."""
+    s = load_settings(write(tmp_path, f"[Daemon]\nneutron_endpoint = http://127.0.0.1:9696\nplugins = {text}\n"))
+    assert s.plugins == ("L3Agent", "DHCPAgent")
+
+
+def test_plugins_mixed_separators_and_an_unknown_name_among_commas(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "[Daemon]\nneutron_endpoint = http://127.0.0.1:9696\n"
+                                      "plugins = L3Agent, DHCPAgent Dump\n"))
+    assert s.plugins == ("L3Agent", "DHCPAgent", "Dump")
+    problems = check_config(write(tmp_path, "[Daemon]\nplugins = L3Agent,DHCPagent\n"))
+    assert any("[Daemon] plugins: unknown plugin 'DHCPagent' (did you mean 'DHCPAgent'?)" in p for p in problems)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
@@ -18,6 +19,10 @@ from urllib.parse import urlsplit
 
 PLUGINS = ("L3Agent", "DHCPAgent", "Dump")
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+SYSLOG_FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",
+                     "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
+"""The facilities syslog(3) names (logging.handlers.SysLogHandler.facility_names has them all, and aliases)."""
 
 
 class Bounds(Protocol):
@@ -90,11 +95,23 @@ def _loglevel(text: str, _bounds: Bounds) -> str:
 
 
 def _plugins(text: str, _bounds: Bounds) -> tuple[str, ...]:
-    names = text.split()
+    """Separated by spaces (the original's README), commas (the original's sample config) or both."""
+    names = [name for name in re.split(r"[\s,]+", text) if name]
     for name in names:
         if name not in PLUGINS:
             raise ValueError(f"unknown plugin {name!r}{did_you_mean(name, PLUGINS)}")
     return tuple(dict.fromkeys(names))
+
+
+def _one_of(choices: tuple[str, ...]) -> Parse:
+    """A parser of one word among `choices` (any case; the value is the lower-case word)."""
+
+    def parse(text: str, _bounds: Bounds) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}{did_you_mean(text.lower(), choices)}")
+        return text.lower()
+
+    return parse
 
 
 def _all_or_integer(text: str, bounds: Bounds) -> int | None:
@@ -143,6 +160,8 @@ class Kind(StrEnum):
     SECONDS = "seconds", _seconds
     FRACTION = "fraction", _fraction
     LOGLEVEL = "log level", _loglevel
+    LOGFORMAT = "text or json", _one_of(LOG_FORMATS)
+    FACILITY = "syslog facility", _one_of(SYSLOG_FACILITIES)
     PLUGINS = "plugin list", _plugins, ()
     """Empty: no plugin at all."""
     PATH = "path", _text

@@ -60,7 +60,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "plugins", Kind.PLUGINS, "L3Agent DHCPAgent",
-           "Space-separated plugins to run: L3Agent, DHCPAgent, Dump.", original=True),
+           "Plugins to run, separated by spaces or commas: L3Agent, DHCPAgent, Dump.", original=True),
     Option("Daemon", "rpchost", Kind.STR, "",
            "Message bus: a host (amqp://guest:guest@HOST:5672//), a kombu URL, or an oslo-style "
            "rabbit://user:pass@h1:5672,user:pass@h2:5672/vhost list. Empty: no bus, API polling only.",
@@ -72,8 +72,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "pidfile", Kind.PATH, "/var/run/rpcdaemon.pid",
            "Pid file written when detached (not with -d).", original=True),
     Option("Daemon", "logfile", Kind.PATH, "/var/log/rpcdaemon.log",
-           "Log file when detached (with -d the log goes to stderr).", original=True),
+           "Log file when detached (with -d the log goes to stderr). Re-opened when it is moved away (logrotate "
+           "without copytruncate: etc/rpcdaemon.logrotate) and on a reload (SIGHUP).", original=True),
     Option("Daemon", "loglevel", Kind.LOGLEVEL, "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL.", original=True),
+    Option("Daemon", "log_format", Kind.LOGFORMAT, "text",
+           "text: 'TIME LEVEL LOGGER: MESSAGE' lines; json: one JSON object per line with time, level, logger and "
+           "message (a traceback is part of the message). Either way secrets are redacted. A reload applies it."),
+    Option("Daemon", "use_syslog", Kind.BOOL, "false",
+           "Log to the local syslog (/dev/log) instead of the log file or stderr, also with -d. Without /dev/log: "
+           "the log file (stderr with -d) and a WARNING. A reload applies it."),
+    Option("Daemon", "syslog_facility", Kind.FACILITY, "daemon",
+           "The syslog facility when use_syslog is true: daemon, user, local0 ... local7, etc."),
     Option("Daemon", "check_interval", Kind.SECONDS, "5", "Seconds between full passes (a full resync).",
            original=True, minimum=0.05),
     Option("Daemon", "min_pass_interval", Kind.SECONDS, "1",

@@ -80,6 +80,10 @@ class Settings:
     pidfile: str = _default("Daemon", "pidfile")
     logfile: str = _default("Daemon", "logfile")
     loglevel: str = _default("Daemon", "loglevel")
+    log_format: str = _default("Daemon", "log_format")
+    """text or json."""
+    use_syslog: bool = _default("Daemon", "use_syslog")
+    syslog_facility: str = _default("Daemon", "syslog_facility")
     check_interval_s: float = _default("Daemon", "check_interval")
     min_pass_interval_s: float = _default("Daemon", "min_pass_interval")
     resync_interval_s: float | None = _default("Daemon", "resync_interval")

@@ -38,7 +38,7 @@ from rpcdaemon.daemon.compose import (
 )
 from rpcdaemon.daemon.executor import ChangeResult, Executor
 from rpcdaemon.daemon.observer import NOBODY, Observer
-from rpcdaemon.daemon.process import LOG_FORMAT, configure_levels
+from rpcdaemon.daemon.process import LOG_FORMAT, configure_levels, reopen_logging
 from rpcdaemon.daemon.reconciler import Reconciler
 from rpcdaemon.daemon.report import PassReport
 from rpcdaemon.daemon.status import StatusView, build_status
@@ -217,6 +217,7 @@ class Daemon:
         reader.with_bus = bool(new.rpchost) or reader.with_bus
         reader.force_full("the config was reloaded")
         self.executor.reconfigure(max_concurrency=new.max_concurrency, retries=new.api_retries, dry_run=new.dry_run)
+        reopen_logging(new)  # the log file again (moved away by hand?), a changed log_format or use_syslog
         configure_levels(new)
         if bus_settings(new) != bus_settings(old):
             self.stop_bus()
