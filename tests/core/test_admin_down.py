@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rpcdaemon.core.actions import Change, ChangeKind, Op, ResourceType, apply_changes
-from rpcdaemon.core.liveness import Verdict
+from rpcdaemon.core.liveness import ADMIN_DOWN_CONFIRM_S, Verdict
 from rpcdaemon.core.plan import make_plan, never_from_the_living
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import zone_of
@@ -205,3 +205,18 @@ def test_when_neutron_serves_admin_down_agents_only_the_dead_lose_anything(snap:
         if change.from_agent is not None and change.resource_id in {*snap.networks, *snap.routers}:
             assert plan.verdicts[change.from_agent].is_dead, change
     assert all(zone.admin_down == 0 for zone in plan.zones.values())
+
+
+def test_one_lying_row_saying_admin_down_empties_nothing() -> None:
+    """A well-formed answer that says admin_state_up false once (a lie, a stale replay) must not empty a live
+    agent: the agents lists must say so without a break for ADMIN_DOWN_CONFIRM_S (two reads at least)."""
+    agents = [agent("a0"), agent("a1"), agent("a2")]
+    truth = snapshot(agents, routers("r0"), l3={"a0": {"r0"}})
+    _, state = make_plan(truth, observed(truth, P), NOW, P)
+    lie = snapshot([agent("a0", admin=False), *agents[1:]], routers("r0"), l3={"a0": {"r0"}})
+    plan, lied = make_plan(lie, state, NOW + 1, P)
+    assert taken_from(plan.changes, "a0") == []
+    plan, _ = make_plan(truth, lied, NOW + 10, P)  # the next read says admin up again: it never happened
+    assert taken_from(plan.changes, "a0") == []
+    plan, _ = make_plan(lie, lied, NOW + 1 + ADMIN_DOWN_CONFIRM_S, P)  # said again, for long enough: real
+    assert [c.action for c in taken_from(plan.changes, "a0")] == [ChangeKind.MOVE_ROUTER]

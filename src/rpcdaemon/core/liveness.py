@@ -49,6 +49,8 @@ class Observation:
     """Set when a dead agent came back: the start of its hold-down."""
     suspect_since: float | None = None
     """Since when the signals have disagreed (None: they agree)."""
+    admin_down_since: float | None = None
+    """Since when every agents list read has said admin_state_up false (None: the last one said true)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class AgentLiveness:
     """How long the signals have disagreed: reported once past policy.disagreement_report_s."""
     quiet: bool = False
     """Not dead, but silent for policy.quiet_fraction of the dead period: about to die, perhaps with others."""
+    admin_down_for_s: float = 0.0
+    """How long the agents lists have said admin down without a break (0: first seen so, or admin up)."""
 
     @property
     def is_dead(self) -> bool:
@@ -97,6 +101,8 @@ def observe(
     for agent_id, agent in agents.items():
         obs = _advance(previous.get(agent_id), agent, now, heard.get(agent_id) if heard else None)
         judged = judge(agent, obs, now, policy)
+        if obs.admin_down_since is not None:
+            judged = replace(judged, admin_down_for_s=max(0.0, now - obs.admin_down_since))
         if judged.verdict is not Verdict.DEAD and judged.silent_s >= policy.dead_after_s * policy.quiet_fraction:
             judged = replace(judged, quiet=True)
         obs = _track_recovery(obs, judged.verdict, now)
@@ -157,6 +163,9 @@ def is_target(agent: Agent, liveness: AgentLiveness) -> bool:
     return liveness.verdict is Verdict.ALIVE and not liveness.quiet and agent.admin_state_up
 
 
+ADMIN_DOWN_CONFIRM_S = 5.0
+"""An agent is taken as admin down (and emptied) only after the agents lists have said so for this long without a
+break: at least two reads (a check_interval apart), so one lying or replayed row changes nothing."""
 ADMIN_DOWN_REASON = ("admin_state_up is false and enable_services_on_agents_with_admin_state_down is not set: "
                      "Neutron gives it nothing to serve")
 
@@ -166,6 +175,12 @@ def admin_down_idle(agent: Agent, policy: Policy) -> bool:
     `services_available`) gives an admin-down agent no routers or networks on its next sync unless
     enable_services_on_agents_with_admin_state_down is set: the agent tears down what it hosts, alive or not."""
     return not agent.admin_state_up and not policy.services_on_admin_down
+
+
+def admin_down_confirmed(agent: Agent, liveness: AgentLiveness, policy: Policy) -> bool:
+    """Admin down where that means serving nothing, and said so by the agents lists for ADMIN_DOWN_CONFIRM_S
+    without a break: one lying or stale row (a well-formed answer) must not empty a live agent."""
+    return admin_down_idle(agent, policy) and liveness.admin_down_for_s >= ADMIN_DOWN_CONFIRM_S
 
 
 def out_of_service(
@@ -179,7 +194,7 @@ def out_of_service(
         agent = agents.get(agent_id)
         if liveness.verdict is Verdict.DEAD:
             out[agent_id] = ("dead", liveness.reason)
-        elif agent is not None and admin_down_idle(agent, policy):
+        elif agent is not None and admin_down_confirmed(agent, liveness, policy):
             out[agent_id] = ("admin down", ADMIN_DOWN_REASON)
     return out
 
@@ -187,11 +202,14 @@ def out_of_service(
 def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float | None) -> Observation:
     """`heard_at` is authoritative: None when the bus is not (or not yet long enough) listened to."""
     token = (agent.heartbeat, agent.started_at)
+    down_since = None if agent.admin_state_up else now
     if prev is None:
-        return Observation(token=token, changed_at=now, heard_at=heard_at)
+        return Observation(token=token, changed_at=now, heard_at=heard_at, admin_down_since=down_since)
+    if down_since is not None and prev.admin_down_since is not None:
+        down_since = prev.admin_down_since
     if token != prev.token:
-        return replace(prev, token=token, changed_at=now, heard_at=heard_at)
-    return replace(prev, heard_at=heard_at)
+        return replace(prev, token=token, changed_at=now, heard_at=heard_at, admin_down_since=down_since)
+    return replace(prev, heard_at=heard_at, admin_down_since=down_since)
 
 
 def _track_recovery(obs: Observation, verdict: Verdict, now: float) -> Observation:
@@ -214,6 +232,7 @@ def state_from_api(agents: Mapping[AgentId, Agent], now: float, policy: Policy) 
         agent_id: Observation(
             token=(agent.heartbeat, agent.started_at),
             changed_at=now if agent.alive else now - policy.dead_after_s,
+            admin_down_since=None if agent.admin_state_up else now - policy.dead_after_s,
         )
         for agent_id, agent in agents.items()
     }

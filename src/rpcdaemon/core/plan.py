@@ -17,7 +17,7 @@ from rpcdaemon.core.liveness import (
     AgentLiveness,
     LivenessState,
     Verdict,
-    admin_down_idle,
+    admin_down_confirmed,
     is_target,
     observe,
     out_of_service,
@@ -149,7 +149,7 @@ def make_plan(
         planned, planner_notes = plan_l3(snapshot, verdicts, evacuable, policy, eligible)
         changes += planned
         notes += planner_notes
-    admin_down = frozenset(a for a in evacuable if admin_down_idle(snapshot.agents[a], policy))
+    admin_down = frozenset(a for a in evacuable if admin_down_confirmed(snapshot.agents[a], verdicts[a], policy))
     changes = never_from_the_living(changes, verdicts, trust.removable_networks, admin_down)
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
@@ -168,7 +168,7 @@ def never_from_the_living(
     is confirmed deleted. Whatever a planner concluded from a read, a live agent keeps what it serves.
 
     The one exception is `admin_down`: agents whose evacuation was admitted this plan (past the disruption guard
-    and the budget) because they are admin down where Neutron serves nothing on them (liveness.admin_down_idle).
+    and the budget) because they are admin down where Neutron serves nothing on them (liveness.admin_down_confirmed).
     Such an agent serves nothing it hosts, so taking from it takes nothing from anyone."""
     gone = set(removable)
     kept: list[Change] = []
