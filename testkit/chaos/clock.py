@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 
 class JumpClock:
-    def __init__(self, base: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, base: Callable[[], float] = time.monotonic, start: float | None = None) -> None:
+        """`start`: what the clock reads now (None: the base's reading)."""
         self._base = base
-        self._offset = 0.0
+        self._offset = 0.0 if start is None else start - base()
         self._lock = threading.Lock()
 
     def __call__(self) -> float:

@@ -93,6 +93,11 @@ class ChaosConfig:
     server must bound them)."""
     row_cost_s: float = 0.0
     """The emulator's cost model: seconds per list row (0: off)."""
+    clock_start: float | None = None
+    """What rpcdaemon's clock reads when the run starts, far from the system's monotonic clock, so that a part of
+    rpcdaemon timed by the system's clock instead of its own mixes two frames from the first pass (found: the
+    cloud reader once was; a hold-down then ended 2.8 s early after a jump). None: by the seed, either 100.0 (far
+    behind) or 10^9 (far ahead), each of which shows a different kind of mix."""
     clock_jumps_back: bool = True
     """Also jump rpcdaemon's clock backwards (a monotonic clock never should; a wall clock in a VM might)."""
     convergence_deadline_s: float = 60.0

@@ -306,7 +306,10 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
     fd_limits: tuple[int, int] | None = None
     try:
         with serve(cloud) as server:
-            clock = JumpClock()
+            start = config.clock_start
+            if start is None:
+                start = 100.0 if config.seed % 2 else 1e9
+            clock = JumpClock(start=start)
             daemon = Daemon(daemon_settings(config, server.url), observer=Watcher(), member=MEMBER, clock=clock)
             fd_limits = _lower_fd_limit(config.fd_headroom)
             report.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if fd_limits else None
@@ -335,7 +338,7 @@ def run_chaos(config: ChaosConfig, say: Callable[[str], None] | None = None,
                 _await(lambda: daemon.passes >= 2, 60, "rpcdaemon's first passes")
                 sampler = MemorySampler(heap=config.tracemalloc).start()
                 monkey.start()
-                say(f"faults for {config.duration_s:.0f}s (seed {config.seed})")
+                say(f"faults for {config.duration_s:.0f}s (seed {config.seed}; rpcdaemon's clock started at {start:g})")
                 fault_end = time.monotonic() + config.duration_s
                 next_say = time.monotonic() + 30
                 while time.monotonic() < fault_end and runner.is_alive():

@@ -24,8 +24,8 @@ def make_env() -> Iterator[MakeEnv]:
     servers: list[EmulatorServer] = []
 
     def make(settings_overrides: dict[str, Any] | None = None, warm: bool = True,
-             policy: dict[str, Any] | None = None, **build: Any) -> Env:
-        clock = FakeClock()
+             policy: dict[str, Any] | None = None, clock_start: float = 1_000_000.0, **build: Any) -> Env:
+        clock = FakeClock(clock_start)
         build.setdefault("agent_down_time", DOWN_TIME)
         cloud = Cloud.build(clock=clock, seed=1, **build)
         server = serve(cloud)

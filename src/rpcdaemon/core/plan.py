@@ -98,8 +98,11 @@ def make_plan(
         budget_before = budget_on_takeover(state.budget, now, first_plan_at)
     liveness, verdicts = observe(state.liveness, snapshot.agents, now, policy, heard)
     vanished = find_vanished(snapshot, state.agent_types)
-    # an agent missing from the list is remembered until a read of it answers 404
-    kept = {a: o for a, o in state.liveness.observations.items() if a in vanished.agents}
+    # an agent missing from the list is remembered until a read of it answers 404; a death is remembered even
+    # then: an agent that reappears under the same id (a lying 404, a restored database) serves its hold-down
+    kept = {a: o for a, o in state.liveness.observations.items()
+            if a not in snapshot.agents and (a in vanished.agents or o.dead_since is not None
+                                             or o.up_since is not None)}
     liveness = replace(liveness, observations={**kept, **liveness.observations})
     agent_types = {**{a: state.agent_types[a] for a in vanished.agents if a in state.agent_types},
                    **{a.id: a.agent_type for a in snapshot.agents.values()}}
