@@ -55,6 +55,9 @@ FIELD: dict[tuple[str, str], Read] = {
     ("Daemon", "audit_log"): at("audit_log"),
     ("Daemon", "status_listen"): at("status_listen"),
     ("Daemon", "status_token"): at("status_token"),
+    ("Daemon", "status_token_file"): at("status_token_file"),
+    ("Daemon", "status_tls_cert"): lambda s: s.status_tls[0] if s.status_tls else None,
+    ("Daemon", "status_tls_key"): lambda s: s.status_tls[1] if s.status_tls else None,
     ("Daemon", "coordination_url"): at("coordination_url"),
     ("Daemon", "coordination_lease"): at("coordination_lease_s"),
     ("Daemon", "coordination_group"): lambda s: None if s.coordination_group == group_name(None, None)

@@ -12,12 +12,16 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="rpcdaemon check-config", description="Validate rpcdaemon.conf.")
     config_arg(parser)
     opts = parser.parse_args(argv)
-    from rpcdaemon.config.load import check_config
+    from rpcdaemon.config.load import load_settings
+    from rpcdaemon.config.settings import ConfigError
 
-    problems = check_config(opts.config)
-    for problem in problems:
-        print(problem)
-    if problems:
+    try:
+        settings = load_settings(opts.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
         return EXIT_CONFIG
+    for warning in settings.warnings:
+        print(f"WARNING: {warning}")
     print(f"{opts.config}: OK")
     return 0

@@ -47,6 +47,8 @@ def main(argv: Sequence[str], subcommands: Sequence[str] = ()) -> int:
             return exc.code
         return _serve(daemon, status_server)
 
+    for warning in settings.warnings:  # on the terminal too: the log of a detached daemon is read later, if ever
+        print(f"rpcdaemon: WARNING: {warning}", file=sys.stderr)
     try:
         pidfile.check_pidfile(settings.pidfile)  # before detaching: the common refusal is the quickest to show
     except (pidfile.PidfileError, OSError) as exc:
@@ -96,6 +98,7 @@ def _start(config: str, settings: Settings) -> tuple[Daemon, StatusServer | None
     """Everything that can refuse a start, done before the parent of a detached daemon is told "ready": the
     daemon built, the status port bound, the signal handlers in place (the log is open and the pidfile taken)."""
     from rpcdaemon.config.coordination_url import CoordinationUrlError
+    from rpcdaemon.daemon import process
     from rpcdaemon.daemon.loop import Daemon
     from rpcdaemon.daemon.process import install_signals
 
@@ -107,11 +110,14 @@ def _start(config: str, settings: Settings) -> tuple[Daemon, StatusServer | None
         raise StartError(1, f"cannot start: {type(exc).__name__}: {exc}") from None
     try:
         status_server = daemon.serve_status()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         host, port = settings.status_listen
         daemon.audit.close()
-        raise StartError(1, f"cannot serve status on {host}:{port}: {exc.strerror or exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StartError(1, f"cannot serve status on {host}:{port}: {reason}") from None
     install_signals(daemon.stop, lambda: daemon.reload(config))
+    for warning in settings.warnings:
+        process.LOG.warning("%s", warning)
     return daemon, status_server
 
 

@@ -33,6 +33,12 @@ from rpcdaemon.config.settings import (
     L3Settings,
     Settings,
 )
+from rpcdaemon.config.status_port import (
+    is_loopback,
+    read_token_file,
+    server_context,
+    token_file_exposed,
+)
 from rpcdaemon.redaction import redact_text
 
 __all__ = ["check_config", "load_settings"]
@@ -176,6 +182,8 @@ def load_settings(path: str) -> Settings:
         except CoordinationUrlError as exc:
             r.problem("Daemon", "coordination_url", str(exc))
 
+    status_token, status_tls, warnings = _status_port(r, v, path)
+
     if r.problems:
         raise ConfigError(r.problems)
     plugins, listen, resync = v[("Daemon", "plugins")], v[("Daemon", "status_listen")], v[("Daemon", "resync_interval")]
@@ -209,7 +217,10 @@ def load_settings(path: str) -> Settings:
         dry_run=v[("Daemon", "dry_run")] is True,
         audit_log=text("Daemon", "audit_log"),
         status_listen=listen,
-        status_token=text("Daemon", "status_token"),
+        status_token=status_token,
+        status_token_file=text("Daemon", "status_token_file"),
+        status_tls=status_tls,
+        warnings=tuple(warnings),
         coordination_url=coordination_url,
         coordination_lease_s=number("Daemon", "coordination_lease"),
         coordination_group=text("Daemon", "coordination_group") or group_name(cloud, endpoint),
@@ -217,6 +228,45 @@ def load_settings(path: str) -> Settings:
         dhcp=DHCPSettings(**dhcp_common, agents_per_network=per_network if isinstance(per_network, int) else None),
         dump=DumpSettings(loglevel=string("Dump", "loglevel"), queue=string("Dump", "queue")),
     )
+
+
+def _status_port(r: _Reader, v: dict[tuple[str, str], object], path: str
+                 ) -> tuple[str | None, tuple[str, str] | None, list[str]]:
+    """The status port's token (from the file when one is given), its TLS files (loaded once here, so that a bad
+    pair is a config problem), and the warnings: exposed without a token, a token file others may read."""
+    def text(name: str) -> str | None:
+        value = v[("Daemon", name)]
+        return value if isinstance(value, str) and value else None
+
+    warnings: list[str] = []
+    token, token_file = text("status_token"), text("status_token_file")
+    if token and token_file:
+        r.problem("Daemon", "status_token_file", "set either status_token or status_token_file, not both")
+    elif token_file:
+        try:
+            token = read_token_file(token_file)
+        except ValueError as exc:
+            r.problem("Daemon", "status_token_file", str(exc))
+        if token_file_exposed(token_file):
+            warnings.append(f"{path}: [Daemon] status_token_file: {token_file} is readable by every user "
+                            "(chmod 600 or 640)")
+    cert, key = text("status_tls_cert"), text("status_tls_key")
+    tls: tuple[str, str] | None = None
+    if bool(cert) != bool(key):
+        missing = "status_tls_key" if cert else "status_tls_cert"
+        r.problem("Daemon", missing, "status_tls_cert and status_tls_key go together: set both, or neither")
+    elif cert and key:
+        try:
+            server_context(cert, key)
+            tls = (cert, key)
+        except ValueError as exc:
+            r.problem("Daemon", "status_tls_cert", str(exc))
+    listen = v[("Daemon", "status_listen")]
+    if isinstance(listen, tuple) and listen[0] and not is_loopback(str(listen[0])) and not token:
+        warnings.append(f"{path}: [Daemon] status_listen: {listen[0]} is not a loopback address and no status "
+                        "token is set: /status (every agent and host) and /metrics are open to anyone who can "
+                        "reach it (set status_token_file)")
+    return token, tls, warnings
 
 
 def _least(section: str, name: str) -> int:

@@ -121,6 +121,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "status_token", Kind.STR, "",
            "Bearer token required by /status, /metrics and /readyz; /healthz and the dashboard page are open (the "
            "page asks for the token, or takes it from /#token=...). Empty: none.", secret=True),
+    Option("Daemon", "status_token_file", Kind.FILE, "",
+           "A file whose first line is the status token (instead of status_token, so that the token is not in "
+           "this file): read at start and again on every reload (SIGHUP). Keep it readable by rpcdaemon only."),
+    Option("Daemon", "status_tls_cert", Kind.FILE, "",
+           "PEM certificate (with its chain) to serve the status port over HTTPS; needs status_tls_key. Empty: "
+           "plain HTTP. Read again on every reload (SIGHUP)."),
+    Option("Daemon", "status_tls_key", Kind.FILE, "", "PEM private key of status_tls_cert (not encrypted)."),
     Option("Daemon", "coordination_url", Kind.STR, "",
            "A tooz backend URL for running several replicas (one acts, the others stand by): "
            "etcd3+http://HOST:2379, zookeeper://HOST:2181, or file:///FOLDER for replicas on one host. "

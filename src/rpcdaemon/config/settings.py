@@ -104,6 +104,12 @@ class Settings:
     audit_log: str | None = _default("Daemon", "audit_log")
     status_listen: tuple[str, int] = _default("Daemon", "status_listen")
     status_token: str | None = field(default=_default("Daemon", "status_token"), repr=False)
+    """The token in force: status_token, or the first line of status_token_file."""
+    status_token_file: str | None = _default("Daemon", "status_token_file")
+    status_tls: tuple[str, str] | None = None
+    """(certificate, key) files when the status port is served over HTTPS."""
+    warnings: tuple[str, ...] = ()
+    """What works but is probably not what the operator wants (check-config prints them, the daemon logs them)."""
     coordination_url: str | None = _default("Daemon", "coordination_url")
     coordination_lease_s: float = _default("Daemon", "coordination_lease")
     coordination_group: str = _default("Daemon", "coordination_group") or group_name(None, None)

@@ -17,6 +17,7 @@ from rpcdaemon.adapters.coordination import Cluster, Coordination, Standalone
 from rpcdaemon.adapters.neutron.client import NeutronClient
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.config.settings import Settings
+from rpcdaemon.config.status_port import server_context
 from rpcdaemon.core.leadership import LeaseTiming
 
 RESTART_ONLY = {
@@ -87,4 +88,6 @@ def build_status_server(settings: Settings, document: Callable[[], dict[str, Any
     if not host:
         return None
     token = getattr(settings, "status_token", None) or None
-    return StatusServer(host, port, document, metrics, ready, token).start()
+    tls_files = getattr(settings, "status_tls", None)
+    tls = server_context(*tls_files) if tls_files else None
+    return StatusServer(host, port, document, metrics, ready, token, tls=tls).start()

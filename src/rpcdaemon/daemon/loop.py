@@ -226,8 +226,11 @@ class Daemon:
                 self.start_bus()
             except ValueError as exc:
                 LOG.error("bus not used: %s", exc)
-        if (new.status_listen, new.status_token) != (old.status_listen, old.status_token):
-            self.restart_status_server()
+        if (new.status_listen, new.status_token, new.status_tls) != (old.status_listen, old.status_token,
+                                                                       old.status_tls) or new.status_tls:
+            self.restart_status_server()  # with TLS, always: the certificate may have been renewed in place
+        for warning in new.warnings:
+            LOG.warning("%s", warning)
         LOG.info("config reloaded from %s", path)
         return True
 
@@ -239,9 +242,10 @@ class Daemon:
             old.stop()
         try:
             self.serve_status()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             host, port = self.settings.status_listen
-            LOG.error("cannot serve status on %s:%s after the reload: %s", host, port, exc.strerror or exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            LOG.error("cannot serve status on %s:%s after the reload: %s", host, port, reason)
 
     def run_once(self) -> PassReport:
         """One pass with its bookkeeping (metrics, readiness, systemd status)."""

@@ -14,6 +14,8 @@ descriptor each for as long as they liked, until the daemon could no longer open
   - the request line and headers must arrive within `header_timeout_s` in all (a client dripping a byte at a
     time is cut too), and every read, and the writing of a whole answer, within `io_timeout_s`;
   - a client that goes away mid-answer is one DEBUG line, not a traceback.
+With a TLS context the port speaks HTTPS only; the handshake runs in the connection's own thread, under the same
+header deadline, so a client that connects and never says hello is cut like one that never sends a request.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import resource
 import selectors
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -85,16 +88,18 @@ class StatusServer:
         token: str | None = None,
         *,
         limits: Limits | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         dashboard = resources.files("rpcdaemon.adapters.status").joinpath("dashboard.html").read_bytes()
         handler = _handler(status, metrics, ready, token, dashboard)
-        self._server = _BoundedServer((host, port), handler, limits or Limits())
+        self._server = _BoundedServer((host, port), handler, limits or Limits(), tls)
         self._thread = threading.Thread(target=self._server.serve, name="status-http", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        shown = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"{'https' if self._server.tls is not None else 'http'}://{shown}:{port}"
 
     @property
     def limits(self) -> Limits:
@@ -136,9 +141,13 @@ class StatusServer:
 class _BoundedServer(HTTPServer):
     """HTTPServer with its own accept loop: a thread per connection, but only as many as `limits` allow."""
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], limits: Limits) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], limits: Limits,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.request_queue_size = limits.backlog  # read by server_activate (listen) in the base constructor
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
+        self.tls = tls
         self.socket.setblocking(False)  # a client gone between select and accept must not block the loop
         self.limits = limits
         self.closing = threading.Event()
@@ -205,6 +214,11 @@ class _BoundedServer(HTTPServer):
             conn.close()
 
     def _serve_one(self, conn: socket.socket, address: Any) -> None:
+        if self.tls is not None:
+            wrapped = self._handshake(conn, address)
+            if wrapped is None:
+                return
+            conn = wrapped
         try:
             self.finish_request(conn, address)
         except Exception:
@@ -212,6 +226,29 @@ class _BoundedServer(HTTPServer):
         finally:
             self._forget(conn)
             self.shutdown_request(conn)
+
+    def _handshake(self, conn: socket.socket, address: Any) -> ssl.SSLSocket | None:
+        """The TLS handshake, under the connection's header deadline (the wrapped socket takes the raw one's
+        place in the books, so that a late handshake is cut like a late request). None: no TLS client."""
+        assert self.tls is not None
+        try:
+            wrapped = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        except OSError as exc:
+            LOG.debug("status: TLS from %s refused: %s", address[0], exc)
+            self._forget(conn)
+            return None
+        with self._lock:
+            self._open[wrapped] = self._open.pop(conn, time.monotonic() + self.limits.header_timeout_s)
+            self._cut.discard(conn)
+        try:
+            wrapped.do_handshake()
+        except (OSError, ValueError) as exc:  # not TLS, a bad client, cut for being late
+            LOG.debug("status: TLS handshake with %s failed: %s", address[0], type(exc).__name__)
+            self._forget(wrapped)
+            with contextlib.suppress(OSError):
+                wrapped.close()
+            return None
+        return wrapped
 
     def _forget(self, conn: socket.socket) -> None:
         with self._lock:
@@ -244,18 +281,20 @@ class _BoundedServer(HTTPServer):
                     self._open[conn] = None
                     self._cut.add(conn)
                     with contextlib.suppress(OSError):
-                        conn.shutdown(socket.SHUT_RDWR)
+                        # the plain socket's shutdown: an SSLSocket's own would drop its TLS state under the
+                        # thread still reading it
+                        socket.socket.shutdown(conn, socket.SHUT_RDWR)
 
     def hang_up_all(self) -> None:
         with self._lock:
             for conn in self._open:
                 with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
+                    socket.socket.shutdown(conn, socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """socketserver prints a traceback to stderr here: log it instead (a client gone is not worth one)."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
             LOG.debug("status: client %s went away (%s)", client_address[0], type(exc).__name__)
         else:
             LOG.error("status: connection from %s failed", client_address[0], exc_info=True)
@@ -286,7 +325,7 @@ def _handler(
         def handle(self) -> None:
             try:
                 super().handle()
-            except (ConnectionError, TimeoutError) as exc:
+            except (ConnectionError, TimeoutError, ssl.SSLError) as exc:
                 LOG.debug("status: client %s went away (%s)", self.client_address[0], type(exc).__name__)
 
         def handle_one_request(self) -> None:
