@@ -20,7 +20,9 @@ SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
 
 class Rabbit:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str, str] | None = None) -> None:
+        """`tls`: (CA, certificate, key) files: also listen for AMQP over TLS on 127.0.0.1:tls_port and
+        127.0.0.2:tls_port2 (a second loopback address, which the certificate may leave out)."""
         if not os.path.exists(SERVER):
             raise RuntimeError(f"{SERVER} not found: ./dev test installs Debian's rabbitmq-server package")
         self.base = Path(tempfile.mkdtemp(prefix="rpcd-rabbit-"))
@@ -29,7 +31,15 @@ class Rabbit:
         self.epmd_port = free_port()
         self.node = f"rpcd{os.getpid()}@localhost"
         self.proc: Proc | None = None
-        (self.base / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        conf = f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        self.tls_port = self.tls_port2 = 0
+        if tls is not None:
+            self.tls_port, self.tls_port2 = free_port(), free_port()
+            ca, cert, key = tls
+            conf += (f"listeners.ssl.1 = 127.0.0.1:{self.tls_port}\nlisteners.ssl.2 = 127.0.0.2:{self.tls_port2}\n"
+                     f"ssl_options.cacertfile = {ca}\nssl_options.certfile = {cert}\nssl_options.keyfile = {key}\n"
+                     "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n")
+        (self.base / "rabbitmq.conf").write_text(conf)
         (self.base / "enabled_plugins").write_text("[].\n")
 
     @property

@@ -4,8 +4,6 @@ that no token is ever typed on a command line."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import logging
 import os
@@ -18,11 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from certs import make_cert
 from rpcdaemon.adapters.status.http import Limits, StatusServer
 from rpcdaemon.cli.check import main as check_main
 from rpcdaemon.cli.status import main as status_main
@@ -33,28 +28,6 @@ from rpcdaemon.daemon.loop import Daemon, start_status_server
 from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.server import EmulatorServer, serve
 from servers import free_port
-
-
-def make_cert(folder: Path, name: str = "status", encrypted: bool = False) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rpcdaemon-status")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    encryption = (serialization.BestAvailableEncryption(b"pass") if encrypted
-                  else serialization.NoEncryption())
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           encryption))
-    key_path.chmod(0o600)
-    return str(cert_path), str(key_path)
 
 
 def get(url: str, token: str | None = None, cafile: str | None = None) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rpcdaemon.adapters import systemd
-from rpcdaemon.daemon.compose import bus_tls
+from rpcdaemon.adapters.bus.tls import broker_tls
 
 
 def test_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,6 +31,11 @@ def test_outside_systemd_nothing_happens(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_bus_tls_argument() -> None:
-    assert bus_tls(["amqp://h//"], {}) is False
-    assert bus_tls(["amqps://h:5671//"], {}) is True
-    assert bus_tls(["amqps://h:5671//"], {"ca_certs": "/ca"}) == {"ca_certs": "/ca", "cert_reqs": ssl.CERT_REQUIRED}
+    assert broker_tls(["amqp://h//"], {}) is False
+    # TLS always verifies the certificate and the host name (kombu fills server_hostname from the URL in use)
+    assert broker_tls(["amqps://h:5671//"], {}) == {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
+    assert broker_tls(["amqps://h:5671//"], {"ca_certs": "/ca"}) == {
+        "ca_certs": "/ca", "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
+    # a client certificate without a CA no longer switches verification off: the system's CAs verify
+    assert broker_tls(["amqp://h//"], {"certfile": "/c", "keyfile": "/k"}) == {
+        "certfile": "/c", "keyfile": "/k", "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}

@@ -14,11 +14,11 @@ from rpcdaemon.adapters.bus.dump import format_line
 from rpcdaemon.adapters.bus.envelope import BusMessage, Malformed, decode
 from rpcdaemon.adapters.bus.listener import BusListener
 from rpcdaemon.adapters.bus.named import NamedResources
+from rpcdaemon.adapters.bus.tls import broker_tls
 from rpcdaemon.adapters.bus.watch import BusWatch
 from rpcdaemon.adapters.status.metrics import BUS_KINDS, Metrics
 from rpcdaemon.config.bus_url import broker_urls
 from rpcdaemon.config.settings import Settings
-from rpcdaemon.daemon.compose import bus_tls
 from rpcdaemon.model import BusKind
 
 
@@ -54,7 +54,7 @@ class BusFeed:
         def on_malformed(kind: str, _why: str) -> None:
             self._metrics.bus_malformed.labels(kind).inc()
 
-        tls = bus_tls(urls, settings.rpc_ssl)
+        tls = broker_tls(urls, settings.rpc_ssl)
         listener = BusListener(urls, f"rpcdaemon-{self._member}", self.deliver, on_malformed=on_malformed,
                                on_connected=on_connected, on_disconnected=self.watch.disconnected,
                                queue_expire_s=expire, ssl=tls)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -61,14 +60,6 @@ def bus_settings(settings: Settings) -> tuple[object, ...]:
 def default_member_id() -> str:
     """RPCDAEMON_MEMBER when set (a name that survives restarts), else host and pid: unique on one host too."""
     return os.environ.get("RPCDAEMON_MEMBER") or f"{socket.gethostname()}-{os.getpid()}"
-
-
-def bus_tls(urls: list[str], files: dict[str, str]) -> bool | dict[str, Any]:
-    """kombu's `ssl` argument: certificate files when configured (the broker's certificate then verified),
-    plain TLS for amqps:// URLs, else none."""
-    if files:
-        return {**files, "cert_reqs": ssl.CERT_REQUIRED if "ca_certs" in files else ssl.CERT_NONE}
-    return any(url.startswith("amqps://") for url in urls)
 
 
 def build_coordination(settings: Settings, member: str, wake: Callable[[], None]) -> Coordination:

@@ -81,11 +81,12 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(argv)
 
     from rpcdaemon.adapters.bus.listener import BusListener
+    from rpcdaemon.adapters.bus.tls import broker_tls
     from rpcdaemon.config.bus_url import BusUrlError, broker_urls
     from rpcdaemon.config.load import load_settings
     from rpcdaemon.config.settings import ConfigError
 
-    rpchost, exchange = opts.url or "", opts.queue
+    rpchost, exchange, tls_files = opts.url or "", opts.queue, {}
     if opts.config or not opts.url:
         try:
             settings = load_settings(opts.config or DEFAULT_CONFIG)
@@ -94,6 +95,7 @@ def main(argv: Sequence[str]) -> int:
             return 2
         rpchost = opts.url or settings.rpchost
         exchange = exchange or settings.dump.queue
+        tls_files = settings.rpc_ssl  # the daemon's own TLS to the broker (bus/tls.py)
     try:
         filters = parse_matches(opts.match)
         urls = broker_urls(rpchost)
@@ -127,7 +129,7 @@ def main(argv: Sequence[str]) -> int:
     keys = opts.key or ["#"]
     listener = BusListener(urls, f"rpcdaemon-dump-{socket.gethostname()}-{os.getpid()}", on_message,
                            on_malformed=on_malformed, bindings={k: f"k{i}" for i, k in enumerate(keys)},
-                           exchange=exchange or "neutron", queue_expire_s=60)
+                           exchange=exchange or "neutron", queue_expire_s=60, ssl=broker_tls(urls, tls_files))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         done.set()

@@ -23,6 +23,7 @@ from typing import Any
 from kombu import Connection, Consumer, Exchange, Queue
 
 from rpcdaemon.adapters.bus.envelope import BusMessage, Malformed, decode
+from rpcdaemon.adapters.bus.tls import for_connection
 from rpcdaemon.redaction import redact_text
 
 LOG = logging.getLogger("rpcdaemon.bus")
@@ -95,7 +96,10 @@ class BusListener:
         rng = random.Random()
         while not self._stop.is_set():
             try:
-                with Connection(self._urls, ssl=self._ssl, connect_timeout=5, heartbeat=20,
+                # each attempt starts with the next broker, and with its own TLS options (bus/tls.py)
+                first = failures % len(self._urls)
+                urls = self._urls[first:] + self._urls[:first]
+                with Connection(urls, ssl=for_connection(self._ssl), connect_timeout=5, heartbeat=20,
                                 transport_options={"max_retries": 1}) as conn:
                     conn.ensure_connection(max_retries=1)
                     with Consumer(conn, queues=self._queues(), on_message=self._receive, accept=[], no_ack=True):
