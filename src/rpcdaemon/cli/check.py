@@ -1,4 +1,7 @@
-"""`rpcdaemon check-config -c FILE`: exit 0 when the file is valid, else 2 and one line per problem."""
+"""`rpcdaemon check-config -c FILE`: exit 0 when the file is valid, else 2 and one line per problem.
+
+A valid file also gets its warnings (what works but is probably not meant) and which way to Neutron is in force
+(a clouds.yaml cloud, a neutron_endpoint, or a conffile's Keystone credentials), never with a secret."""
 
 from __future__ import annotations
 
@@ -23,5 +26,6 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_CONFIG
     for warning in settings.warnings:
         print(f"WARNING: {warning}")
+    print(f"{opts.config}: Neutron through {settings.credentials_in_force}")
     print(f"{opts.config}: OK")
     return 0

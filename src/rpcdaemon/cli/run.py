@@ -116,6 +116,7 @@ def _start(config: str, settings: Settings) -> tuple[Daemon, StatusServer | None
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise StartError(1, f"cannot serve status on {host}:{port}: {reason}") from None
     install_signals(daemon.stop, lambda: daemon.reload(config))
+    process.LOG.info("Neutron through %s", settings.credentials_in_force)
     for warning in settings.warnings:
         process.LOG.warning("%s", warning)
     return daemon, status_server

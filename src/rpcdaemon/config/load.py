@@ -22,11 +22,13 @@ from typing import Any
 
 from rpcdaemon.config.bus_url import BusUrlError, broker_urls
 from rpcdaemon.config.coordination_url import CoordinationUrlError, check_coordination_url, group_name
+from rpcdaemon.config.credentials import CredentialError, Credentials, from_conffile
 from rpcdaemon.config.kinds import Kind, did_you_mean
 from rpcdaemon.config.options import OPTIONS, SECTIONS, option, option_names
 from rpcdaemon.config.settings import (
     DEFAULT_AGENT_DOWN_TIME,
     DEFAULT_HA_REPLICAS,
+    NO_CREDENTIALS,
     ConfigError,
     DHCPSettings,
     DumpSettings,
@@ -150,6 +152,8 @@ def load_settings(path: str) -> Settings:
             if neutron_conf is not None:
                 neutron.append((section, conffile, neutron_conf))
 
+    credentials, in_force = _credentials(r, neutron, cloud, endpoint)
+
     own_down_time = v[("Daemon", "agent_down_time")]
     if isinstance(own_down_time, float):
         down_time, origin = own_down_time, path
@@ -206,6 +210,8 @@ def load_settings(path: str) -> Settings:
         resync_interval_s=resync if isinstance(resync, float) else None,
         cloud=cloud,
         neutron_endpoint=endpoint,
+        credentials=credentials,
+        credentials_in_force=in_force,
         agent_down_time_s=down_time,
         agent_down_time_origin=origin,
         services_on_admin_down=services_on_admin_down is True,
@@ -228,6 +234,26 @@ def load_settings(path: str) -> Settings:
         dhcp=DHCPSettings(**dhcp_common, agents_per_network=per_network if isinstance(per_network, int) else None),
         dump=DumpSettings(loglevel=string("Dump", "loglevel"), queue=string("Dump", "queue")),
     )
+
+
+def _credentials(r: _Reader, neutron: list[tuple[str, str, configparser.ConfigParser]], cloud: str | None,
+                 endpoint: str | None) -> tuple[Credentials | None, str]:
+    """The way to Neutron, in order: a clouds.yaml cloud, a neutron_endpoint without Keystone, the credentials of
+    a plugin's conffile (the original's admin_* keys or [keystone_authtoken]); and how to say which is in force."""
+    if cloud:
+        return None, f"clouds.yaml cloud {cloud!r} ([Daemon] cloud)"
+    if endpoint:
+        return None, redact_text(f"{endpoint} without Keystone ([Daemon] neutron_endpoint)")
+    for path in dict.fromkeys(p for _section, p, _parser in neutron):
+        parser = next(parser for _section, p, parser in neutron if p == path)
+        try:
+            found = from_conffile(path, parser)
+        except CredentialError as exc:
+            r.problems.append(redact_text(f"{path}: [{exc.section}] {exc.name}: {exc}"))
+            return None, "none (the conffile's credentials cannot work)"
+        if found is not None:
+            return found, redact_text(found.describe())
+    return None, NO_CREDENTIALS
 
 
 def _status_port(r: _Reader, v: dict[tuple[str, str], object], path: str

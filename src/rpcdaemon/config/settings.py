@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rpcdaemon.config.coordination_url import group_name
+from rpcdaemon.config.credentials import Credentials
 from rpcdaemon.config.options import OPTIONS, option, render_sample_config
 from rpcdaemon.core.policy import Policy
 
@@ -68,6 +69,9 @@ class DumpSettings:
     queue: str = _default("Dump", "queue")
 
 
+NO_CREDENTIALS = "none configured: openstacksdk's defaults (OS_CLOUD, OS_* variables)"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration. Every default comes from the option table (options.py), through `_default`."""
@@ -89,6 +93,10 @@ class Settings:
     resync_interval_s: float | None = _default("Daemon", "resync_interval")
     """None: the default period, which grows with the cost of a full read (core/cache.py: resync_period)."""
     cloud: str | None = _default("Daemon", "cloud")
+    credentials: Credentials | None = field(default=None, repr=False)
+    """Keystone credentials from a plugin's conffile, when neither cloud nor neutron_endpoint is set."""
+    credentials_in_force: str = NO_CREDENTIALS
+    """Which way to Neutron is in force, as check-config and the start-up log say it (never a secret)."""
     neutron_endpoint: str | None = _default("Daemon", "neutron_endpoint")
     agent_down_time_s: float = DEFAULT_AGENT_DOWN_TIME
     agent_down_time_origin: str = "default"

@@ -43,12 +43,14 @@ def build_client(settings: Settings, member: str | None = None) -> NeutronClient
         read_concurrency=min(settings.max_concurrency, 16),
         member=member,
         pool_size=settings.max_concurrency,
+        credentials=settings.credentials,
     )
 
 
 def client_settings(settings: Settings) -> tuple[object, ...]:
     """What the Neutron client is built from: a reload that changes any of it builds a new client."""
-    return (settings.cloud, settings.neutron_endpoint, api_timeout(settings), min(settings.max_concurrency, 16))
+    return (settings.cloud, settings.neutron_endpoint, settings.credentials, api_timeout(settings),
+            min(settings.max_concurrency, 16))
 
 
 def bus_settings(settings: Settings) -> tuple[object, ...]:

@@ -42,6 +42,7 @@ from rpcdaemon.adapters.neutron.answers import (
 )
 from rpcdaemon.adapters.neutron.connection import NetworkProxy, NeutronConnection, open_connection
 from rpcdaemon.adapters.neutron.errors import NeutronReadError
+from rpcdaemon.config.credentials import Credentials
 from rpcdaemon.core.actions import Call, Op, ResourceType
 from rpcdaemon.core.cache import NetworkRead, RouterRead
 from rpcdaemon.model import (
@@ -118,12 +119,13 @@ class NeutronClient:
         read_concurrency: int = 8,
         member: str | None = None,
         pool_size: int = 16,
+        credentials: Credentials | None = None,
     ) -> NeutronClient:
         """A client from a clouds.yaml cloud, or from a Neutron endpoint served without Keystone. `pool_size`: the
         most connections kept per host (the executor's max_concurrency; requests' default of 10 made an evacuation
         at 16 at a time open and drop connections)."""
         conn = open_connection(cloud=cloud, endpoint=endpoint, timeout_s=timeout_s,
-                               pool_size=max(read_concurrency, pool_size))
+                               pool_size=max(read_concurrency, pool_size), credentials=credentials)
         return cls(conn, read_concurrency, member)
 
     # --- reads -----------------------------------------------------------------------------------------------

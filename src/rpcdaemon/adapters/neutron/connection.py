@@ -15,6 +15,8 @@ import openstack
 import requests
 from keystoneauth1 import session as ks_session
 
+from rpcdaemon.config.credentials import Credentials
+
 
 class NetworkProxy(Protocol):
     """openstacksdk's network proxy (a keystoneauth Adapter): raw requests, paths relative to the Neutron endpoint.
@@ -37,14 +39,22 @@ class NeutronConnection(Protocol):
 
 
 def open_connection(
-    *, cloud: str | None, endpoint: str | None, timeout_s: float, pool_size: int
+    *, cloud: str | None, endpoint: str | None, timeout_s: float, pool_size: int,
+    credentials: Credentials | None = None,
 ) -> NeutronConnection:
-    """A connection from a clouds.yaml cloud, or to a Neutron endpoint served without Keystone, keeping up to
-    `pool_size` connections per host."""
-    if endpoint:
+    """A connection from a clouds.yaml cloud, to a Neutron endpoint served without Keystone, or with Keystone
+    credentials read from a conffile (the endpoint then from the catalog), keeping up to `pool_size` connections
+    per host."""
+    if not cloud and not endpoint and credentials is not None:
+        options: dict[str, Any] = {"interface": credentials.interface} if credentials.interface else {}
+        conn: NeutronConnection = openstack.connect(
+            auth_type=credentials.auth_type, auth=dict(credentials.auth), region_name=credentials.region_name,
+            api_timeout=timeout_s, load_yaml_config=False, load_envvars=False, **options,
+        )
+    elif endpoint:
         url = endpoint.rstrip("/")
         url = url.removesuffix("/v2.0")
-        conn: NeutronConnection = openstack.connect(
+        conn = openstack.connect(
             auth_type="none", auth={"endpoint": url}, network_endpoint_override=url, api_timeout=timeout_s,
             load_yaml_config=False, load_envvars=False,
         )
