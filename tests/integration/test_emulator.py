@@ -336,11 +336,13 @@ def test_subnet_creation_schedules_the_network_on_one_live_dhcp_agent(conn: Any,
     assert second.status_code == 201
     assert topo.cloud.stats()["bindings"]["dhcp"][net["id"]] == [topo.dhcp_b]  # dhcp_agents_per_network = 1
     assert len(conn.network.get(f"/networks/{net['id']}").json()["network"]["subnets"]) == 2
-    # no DHCP: no scheduling; no live DHCP agent: no scheduling
+    # no DHCP: scheduled all the same (Neutron's DHCP scheduler does not look at enable_dhcp); dhcp_a and dhcp_b
+    # host one network each now: the tie goes to the lower id
     plain = conn.network.post("/networks", json={"network": {}}).json()["network"]["id"]
     conn.network.post("/subnets", json={"subnet": {"network_id": plain, "cidr": "203.0.113.0/24",
                                                    "enable_dhcp": False}})
-    assert topo.cloud.stats()["bindings"]["dhcp"][plain] == []
+    assert topo.cloud.stats()["bindings"]["dhcp"][plain] == [min(topo.dhcp_a, topo.dhcp_b)]
+    # no live DHCP agent: no scheduling
     for agent in (topo.dhcp_a, topo.dhcp_b):
         topo.cloud.set_agent_down(agent)
     topo.clock.advance(DOWN_TIME + 10)
@@ -353,6 +355,58 @@ def test_subnet_creation_schedules_the_network_on_one_live_dhcp_agent(conn: Any,
     sub_id = subnet.json()["subnet"]["id"]
     assert conn.network.delete(f"/subnets/{sub_id}").status_code == 204
     assert error(conn.network.delete(f"/subnets/{sub_id}")) == (404, "SubnetNotFound")
+
+
+def test_a_new_ha_router_is_scheduled_on_the_live_l3_agents_that_can_host_it(conn: Any, topo: Topo) -> None:
+    """As Neutron 29: at creation, on max_l3_agents_per_router (3) enabled, live L3 agents, never a compute node's
+    (dvr, dvr_no_external) nor, for a distributed router, a legacy one; the answer is the row from before."""
+    created = conn.network.post("/routers", json={"router": {"name": "ha", "ha": True}})
+    assert created.status_code == 201
+    assert created.json()["router"]["availability_zones"] == []
+    router = created.json()["router"]["id"]
+    assert set(topo.cloud.stats()["bindings"]["l3"][router]) == {topo.l3_a, topo.l3_b, topo.l3_snat}
+    states = {a["id"]: a["ha_state"] for a in conn.network.get(f"/routers/{router}/l3-agents").json()["agents"]}
+    assert sorted(states.values()) == ["active", "standby", "standby"]
+    assert conn.network.get(f"/routers/{router}").json()["router"]["availability_zones"] == ["nova"]
+    dist = conn.network.post("/routers", json={"router": {"ha": True, "distributed": True}}).json()["router"]["id"]
+    assert topo.cloud.stats()["bindings"]["l3"][dist] == [topo.l3_snat]
+    legacy = conn.network.post("/routers", json={"router": {"name": "legacy"}}).json()["router"]["id"]
+    assert topo.cloud.stats()["bindings"]["l3"][legacy] == []  # scheduled when an interface is added
+    topo.cloud.set_agent_down(topo.l3_b)
+    topo.clock.advance(DOWN_TIME + 10)
+    later = conn.network.post("/routers", json={"router": {"ha": True}}).json()["router"]["id"]
+    assert set(topo.cloud.stats()["bindings"]["l3"][later]) == {topo.l3_a, topo.l3_snat}
+
+
+def test_scheduling_at_creation_follows_the_zones_and_the_counts() -> None:
+    """Neutron's schedulers keep a hinted network or HA router in its zones; an HA router without hints is spread
+    over the zones (AZLeastRoutersScheduler), on at most max_l3_agents_per_router agents (0: all); a network is put
+    on dhcp_agents_per_network agents, and no more on a later subnet."""
+    cloud = Cloud(agent_down_time=DOWN_TIME, clock=FakeClock(1_700_000_000.0), seed=9, dhcp_agents_per_network=2)
+    zones = ["az-1", "az-1", "az-2", "az-2", "az-3"]
+    l3 = [cloud.add_agent(L3, f"net-{i}", zone) for i, zone in enumerate(zones)]
+    dhcp = [cloud.add_agent(DHCP, f"net-{i}", zone) for i, zone in enumerate(zones)]
+    zone_of = dict(zip(l3 + dhcp, zones + zones, strict=True))
+
+    def hosts(router: str) -> list[str]:
+        return cloud.stats()["bindings"]["l3"][router]
+
+    spread = cloud.create_router("spread", ha=True)["id"]
+    assert sorted(zone_of[a] for a in hosts(spread)) == ["az-1", "az-2", "az-3"]
+    hinted = cloud.create_router("hinted", ha=True, availability_zone_hints=["az-1"])["id"]
+    assert sorted(hosts(hinted)) == sorted(l3[:2])
+    cloud.max_l3_agents_per_router = 0
+    assert sorted(hosts(cloud.create_router("all", ha=True)["id"])) == sorted(l3)
+    cloud.max_l3_agents_per_router = 2
+    two = cloud.create_router("two", ha=True, availability_zone_hints=["az-2", "az-3"])["id"]
+    assert sorted(zone_of[a] for a in hosts(two)) == ["az-2", "az-3"]
+    net = cloud.create_network("hinted", availability_zone_hints=["az-2"])["id"]
+    cloud.create_subnet(net, enable_dhcp=False)
+    assert sorted(cloud.stats()["bindings"]["dhcp"][net]) == sorted(dhcp[2:4])
+    cloud.create_subnet(net)
+    assert sorted(cloud.stats()["bindings"]["dhcp"][net]) == sorted(dhcp[2:4])
+    with pytest.raises(ValueError, match="dhcp_agents_per_network"):
+        Cloud(dhcp_agents_per_network=0)
 
 
 def test_network_and_router_deletes_cascade(conn: Any, topo: Topo) -> None:
@@ -368,7 +422,10 @@ def test_network_and_router_deletes_cascade(conn: Any, topo: Topo) -> None:
     router = conn.network.post("/routers", json={"router": {"name": "r", "ha": True}})
     assert router.status_code == 201
     assert router.json()["router"]["ha"] is True
-    assert topo.cloud.stats()["bindings"]["l3"][router.json()["router"]["id"]] == []  # not scheduled
+    ha_hosts = topo.cloud.stats()["bindings"]["l3"][router.json()["router"]["id"]]
+    assert len(ha_hosts) == 3  # scheduled when created
+    assert conn.network.delete(f"/routers/{router.json()['router']['id']}").status_code == 204
+    assert all(router.json()["router"]["id"] not in topo.cloud.l3[a] for a in ha_hosts)
     assert conn.network.delete(f"/routers/{topo.router}").status_code == 204
     assert topo.router not in topo.cloud.stats()["bindings"]["l3"]
     assert conn.network.get(f"/agents/{topo.l3_a}/l3-routers").json() == {"routers": []}

@@ -3,9 +3,9 @@
 Why it exists: rpcdaemon must be tried, tested and benchmarked without an OpenStack, against a Neutron that answers
 as a real Neutron 29 does: the same status codes and NeutronError types for the scheduling API, in the same order
 of checks; `alive` computed by the server from heartbeats against `agent_down_time`; cascading deletes;
-auto-scheduling of a network on its first DHCP subnet. It also records what a real server cannot tell (every call,
-with the rows it answered and, for a scheduling call, whether its resource existed), injects faults on demand, and
-can make list answers cost what a real server's do.
+scheduling a network when a subnet is created in it, and an HA router when it is created. It also records what a
+real server cannot tell (every call, with the rows it answered and, for a scheduling call, whether its resource
+existed), injects faults on demand, and can make list answers cost what a real server's do.
 
 `Cloud` is the one object the rest of the code holds, assembled from one module per concern:
 - state.py: the store (agents, networks, subnets, routers, bindings), its lock, notifications and liveness;
@@ -66,6 +66,10 @@ class Cloud(SchedulingApi, ResourceApi):
     worker processes (0: no bound)."""
     answer_history_s: float = 0.0
     """Keep list answers this long (one per request kind per second), for "stale" lies (0: keep none)."""
+    dhcp_agents_per_network: int = 1
+    """Neutron's option: the DHCP agents a network is put on when a subnet is created in it."""
+    max_l3_agents_per_router: int = 3
+    """Neutron's option: the most L3 agents an HA router is put on when it is created (0: every candidate)."""
     agents: dict[str, AgentRec] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -3,11 +3,11 @@
 Why it exists: the tests, the demo and the benchmarks build topologies directly (add_agent, add_network,
 bind_router: no checks, for setting a scene), and rpcdaemon and the chaos runs change them through the API the way
 a real Neutron would: deleting a network, router or agent deletes its bindings too (Neutron's bindings are
-ON DELETE CASCADE rows), and a network's first DHCP-enabled subnet schedules the network on a DHCP agent (Neutron's
-DHCP notifier does so on subnet_create_end: neutron/api/rpc/agentnotifiers/dhcp_rpc_agent_api.py,
-DhcpAgentNotifyAPI._notify_agents). Each change raises
-the notification Neutron would (<resource>.create.end, .update.end, .delete.end). The scheduling calls, with their
-order of checks, are scheduling.py.
+ON DELETE CASCADE rows); a subnet created in a network, DHCP-enabled or not, schedules the network on a DHCP agent
+(Neutron's DHCP notifier does so on subnet_create_end), and an HA router is scheduled when it is created (Neutron's
+L3 HA mixin does so after the router is created); Neutron's scheduler that they call is in scheduling.py, with the
+scheduling calls and their order of checks. Building directly (add_network, add_router) schedules nothing. Each
+change raises the notification Neutron would (<resource>.create.end, .update.end, .delete.end).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from rpcdaemon.emulator.errors import ApiError, network_not_found, router_not_found
 from rpcdaemon.emulator.rows import NeutronRows
+from rpcdaemon.emulator.scheduling import schedule_ha_router, schedule_network
 from rpcdaemon.emulator.state import DHCP, L3, L3_MODES, AgentRec
 
 
@@ -159,20 +160,16 @@ class ResourceApi(NeutronRows):
 
     def create_subnet(self, network_id: str, cidr: str | None = None, enable_dhcp: bool = True, name: str = "",
                       ip_version: int = 4) -> dict[str, Any]:
-        """POST /v2.0/subnets. A DHCP subnet on a network that no DHCP agent hosts schedules the network on ONE
-        live, enabled DHCP agent, the one with the fewest networks (dhcp_agents_per_network = 1, as Neutron)."""
+        """POST /v2.0/subnets. Any subnet, DHCP-enabled or not, schedules its network on dhcp_agents_per_network
+        (default 1) live, enabled DHCP agents, the fewest networks first, unless enough agents host it already (as
+        Neutron 29: scheduling.schedule_network)."""
         with self.transaction():
             if network_id not in self.networks:
                 raise network_not_found(network_id)
             subnet_id = self._new_subnet(network_id, enable_dhcp, cidr, name, ip_version)
             row = self.subnet_row(subnet_id)
             self.emit("subnet.create.end", {"subnet": row})
-            if enable_dhcp and not self._net_hosts.get(network_id):
-                live = [a for a in self.agents.values()
-                        if a.agent_type == DHCP and a.admin_state_up and self.is_alive(a)]
-                if live:
-                    target = min(live, key=lambda a: (len(self.dhcp.get(a.id, ())), a.id))
-                    self._bind_network(target.id, network_id)
+            schedule_network(self, network_id)
             return row
 
     def delete_subnet(self, subnet_id: str) -> None:
@@ -191,7 +188,13 @@ class ResourceApi(NeutronRows):
 
     def create_router(self, name: str = "", ha: bool = False, distributed: bool = False,
                       availability_zone_hints: list[str] | None = None) -> dict[str, Any]:
-        """POST /v2.0/routers: not scheduled (Neutron schedules a router when an interface is added)."""
+        """POST /v2.0/routers. An HA router is scheduled at once on max_l3_agents_per_router (default 3) live,
+        enabled L3 agents that can host it (scheduling.schedule_ha_router); any other router is hosted nowhere
+        (Neutron schedules it when an interface is added). The answer, as Neutron's, is the row from before the
+        scheduling."""
         with self.transaction():
             router_id = self.add_router(name, ha, distributed, availability_zone_hints)
-            return self.router_row(router_id)
+            row = self.router_row(router_id)
+            if ha:
+                schedule_ha_router(self, router_id)
+            return row

@@ -20,8 +20,24 @@ type:
 - remove a router (remove_router_from_l3_agent): 404 AgentNotFound; 409 DVRL3CannotRemoveFromDvrAgent; the
   binding goes (a no-op when absent); then 404 RouterNotFound for a router that does not exist.
 
-It also answers the scheduler's sub-resource lists (networks on an agent, agents hosting a router...), and plays
-the injected race (faults.py) that makes a call meet the state another actor has just left.
+It also answers the scheduler's sub-resource lists (networks on an agent, agents hosting a router...), plays the
+injected race (faults.py) that makes a call meet the state another actor has just left, and is Neutron's own
+scheduler where the API's creations call it (resources.py), so that what a tenant creates lands where Neutron 29
+puts it:
+
+- schedule_network, on every subnet created, DHCP-enabled or not (neutron/api/rpc/agentnotifiers/
+  dhcp_rpc_agent_api.py, DhcpAgentNotifyAPI._notify_agents schedules on subnet_create_end; the DhcpFilter of
+  neutron/scheduler/dhcp_agent_scheduler.py does not look at enable_dhcp): a network hosted by fewer than
+  dhcp_agents_per_network agents (dead or disabled ones count) goes on the missing number of DHCP agents that are
+  enabled, alive, in the network's availability_zone_hints if it has any, the least loaded first (WeightScheduler:
+  the fewest networks).
+- schedule_ha_router, when an HA router is created (neutron/db/l3_hamode_db.py, _after_router_create; a legacy
+  router waits for an interface or a manual call): neutron/scheduler/l3_agent_scheduler.py's candidates
+  (_get_candidates, get_l3_agent_candidates: L3 agents enabled and alive, not on a compute node (dvr,
+  dvr_no_external), not legacy for a distributed router), those of the router's availability_zone_hints if it has
+  any, then min(max_l3_agents_per_router, candidates) of them (0: all), the fewest routers first, taken in turn
+  from each zone (AZLeastRoutersScheduler; with one zone or none, the same as the default LeastRoutersScheduler,
+  which ignores hints).
 """
 
 from __future__ import annotations
@@ -31,7 +47,7 @@ from typing import Any
 from rpcdaemon.emulator.errors import ApiError, network_not_found, router_not_found
 from rpcdaemon.emulator.faults import Faults
 from rpcdaemon.emulator.rows import NeutronRows
-from rpcdaemon.emulator.state import DHCP, DVR_ONLY_MODES, L3
+from rpcdaemon.emulator.state import DHCP, DVR_ONLY_MODES, L3, NeutronState
 
 
 class SchedulingApi(NeutronRows):
@@ -157,3 +173,48 @@ class SchedulingApi(NeutronRows):
                 for i, row in enumerate(rows):
                     row["ha_state"] = "active" if i == active else "standby"
             return rows
+
+
+# --- Neutron's own scheduler (the state's lock held) -------------------------------------------------------------
+
+
+def schedule_network(state: NeutronState, net_id: str) -> list[str]:
+    """Put the network on DHCP agents until dhcp_agents_per_network host it, as Neutron does when a subnet is
+    created (see the module docstring); the agents chosen, in binding order."""
+    hosted = state._net_hosts.get(net_id, [])
+    wanted = state.dhcp_agents_per_network - len(hosted)
+    if wanted <= 0:
+        return []
+    hints = set(state.networks[net_id]["availability_zone_hints"])
+    hostable = [a for a in state.agents.values()
+                if a.agent_type == DHCP and a.admin_state_up and state.is_alive(a) and a.id not in hosted
+                and (not hints or a.availability_zone in hints)]
+    chosen = sorted(hostable, key=lambda a: (len(state.dhcp.get(a.id, ())), a.id))[:wanted]
+    for agent in chosen:
+        state._bind_network(agent.id, net_id)
+    return [a.id for a in chosen]
+
+
+def schedule_ha_router(state: NeutronState, router_id: str) -> list[str]:
+    """Put a new HA router on its L3 agents, as Neutron does when it is created (see the module docstring); the
+    agents chosen, in binding order."""
+    router = state.routers[router_id]
+    hosted = state._router_hosts.get(router_id, [])
+    hints = set(router["availability_zone_hints"])
+    candidates = [a for a in state.agents.values()
+                  if a.agent_type == L3 and a.admin_state_up and state.is_alive(a) and a.id not in hosted
+                  and a.agent_mode not in DVR_ONLY_MODES and not (a.agent_mode == "legacy" and router["distributed"])
+                  and (not hints or a.availability_zone in hints)]
+    limit = state.max_l3_agents_per_router
+    wanted = min(limit, len(candidates)) if limit else len(candidates)
+    by_zone: dict[str | None, list[str]] = {}
+    for agent in sorted(candidates, key=lambda a: (len(state.l3.get(a.id, ())), a.id)):
+        by_zone.setdefault(agent.availability_zone, []).append(agent.id)
+    chosen: list[str] = []
+    while len(chosen) < wanted:  # one from each zone in turn, the least loaded of it first
+        for zone_agents in by_zone.values():
+            if zone_agents and len(chosen) < wanted:
+                chosen.append(zone_agents.pop(0))
+    for agent_id in chosen:
+        state._bind_router(agent_id, router_id)
+    return chosen

@@ -64,6 +64,8 @@ class NeutronState:
     report_interval: float | None
     clock: Callable[[], float]
     seed: int | None
+    dhcp_agents_per_network: int
+    max_l3_agents_per_router: int
     agents: dict[str, AgentRec]
     networks: dict[str, dict[str, Any]]
     subnets: dict[str, dict[str, Any]]
@@ -78,6 +80,8 @@ class NeutronState:
             self.report_interval = max(self.agent_down_time / 4, 0.2)
         if self.report_interval <= 0:
             raise ValueError("report_interval must be > 0")
+        if self.dhcp_agents_per_network < 1 or self.max_l3_agents_per_router < 0:
+            raise ValueError("dhcp_agents_per_network must be >= 1 and max_l3_agents_per_router >= 0")
         self.lock = threading.RLock()
         self.notify: Notify | None = None
         """Called with (event_type, payload) as Neutron's notifier would (set when the emulator has a bus)."""
