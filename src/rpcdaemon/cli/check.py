@@ -24,6 +24,14 @@ def main(argv: Sequence[str]) -> int:
         for problem in exc.problems:
             print(problem)
         return EXIT_CONFIG
+    from rpcdaemon.adapters.neutron.errors import NeutronConfigError
+    from rpcdaemon.daemon.compose import check_way_to_neutron
+
+    try:
+        check_way_to_neutron(settings)  # offline: a cloud clouds.yaml does not hold, no credentials at all
+    except NeutronConfigError as exc:
+        print(f"{opts.config}: {exc}")
+        return EXIT_CONFIG
     for warning in settings.warnings:
         print(f"WARNING: {warning}")
     print(f"{opts.config}: Neutron through {settings.credentials_in_force}")

@@ -21,6 +21,7 @@ def main(argv: Sequence[str]) -> int:
     opts = parser.parse_args(argv)
 
     from rpcdaemon.adapters.neutron.client import NeutronReadError
+    from rpcdaemon.adapters.neutron.errors import NeutronConfigError
     from rpcdaemon.core.liveness import out_of_service, state_from_api
     from rpcdaemon.core.plan import CoreState, make_plan
     from rpcdaemon.daemon.compose import build_client
@@ -31,7 +32,12 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_CONFIG
     policy = settings.policy()
     try:
-        snapshot = read_snapshot(build_client(settings), policy, CoreState())
+        client = build_client(settings)
+    except NeutronConfigError as exc:
+        print(f"rpcdaemon plan: {opts.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        snapshot = read_snapshot(client, policy, CoreState())
     except NeutronReadError as exc:
         print(f"rpcdaemon plan: cannot read Neutron: {exc}", file=sys.stderr)
         return 1

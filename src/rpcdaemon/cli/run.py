@@ -96,7 +96,10 @@ def _open_log(settings: Settings, *, foreground: bool) -> None:
 
 def _start(config: str, settings: Settings) -> tuple[Daemon, StatusServer | None]:
     """Everything that can refuse a start, done before the parent of a detached daemon is told "ready": the
-    daemon built, the status port bound, the signal handlers in place (the log is open and the pidfile taken)."""
+    daemon built (a way to Neutron that cannot work is exit 2), one request that needs a token, the endpoint and
+    the admin role (refused: exit 1; merely unreachable: a WARNING, and the passes retry), the status port bound,
+    the signal handlers in place (the log is open and the pidfile taken)."""
+    from rpcdaemon.adapters.neutron.errors import NeutronConfigError
     from rpcdaemon.config.coordination_url import CoordinationUrlError
     from rpcdaemon.daemon import process
     from rpcdaemon.daemon.loop import Daemon
@@ -106,8 +109,16 @@ def _start(config: str, settings: Settings) -> tuple[Daemon, StatusServer | None
         daemon = Daemon(settings)
     except CoordinationUrlError as exc:
         raise StartError(EXIT_CONFIG, f"{config}: [Daemon] coordination_url: {exc}") from None
+    except NeutronConfigError as exc:
+        raise StartError(EXIT_CONFIG, f"{config}: {exc}") from None
     except Exception as exc:  # e.g. a clouds.yaml cloud that does not exist: one line, never a traceback
         raise StartError(1, f"cannot start: {type(exc).__name__}: {exc}") from None
+    usable, why = daemon.client.probe()  # a credential that cannot work fails the start; a cloud down does not
+    if not usable:
+        daemon.audit.close()
+        raise StartError(1, f"cannot start: {why}")
+    if why is not None:
+        process.LOG.warning("%s; starting anyway, every pass retries", why)
     try:
         status_server = daemon.serve_status()
     except (OSError, ValueError) as exc:

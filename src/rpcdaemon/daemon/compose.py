@@ -14,6 +14,7 @@ from typing import Any
 
 from rpcdaemon.adapters.coordination import Cluster, Coordination, Standalone
 from rpcdaemon.adapters.neutron.client import NeutronClient
+from rpcdaemon.adapters.neutron.connection import open_connection
 from rpcdaemon.adapters.status.http import StatusServer
 from rpcdaemon.config.settings import Settings
 from rpcdaemon.config.status_port import server_context
@@ -45,6 +46,13 @@ def build_client(settings: Settings, member: str | None = None) -> NeutronClient
         pool_size=settings.max_concurrency,
         credentials=settings.credentials,
     )
+
+
+def check_way_to_neutron(settings: Settings) -> None:
+    """Build the connection the daemon would use, without a request: NeutronConfigError when it cannot work at
+    all (no such cloud, no credentials). check-config and `plan` ask before anything else."""
+    open_connection(cloud=settings.cloud, endpoint=settings.neutron_endpoint, timeout_s=api_timeout(settings),
+                    pool_size=1, credentials=settings.credentials)
 
 
 def client_settings(settings: Settings) -> tuple[object, ...]:

@@ -303,6 +303,37 @@ class NeutronClient:
             self._sleep(READ_BACKOFF_S * (2 ** attempt) * (0.5 + self._jitter()))
         return self._request("GET", path, send)
 
+    def probe(self) -> tuple[bool, str | None]:
+        """One request needing what the daemon needs (a token, the endpoint, the admin role): GET /agents for one
+        id. (True, None): usable. (False, why): refused for good (credentials refused, no network endpoint in the
+        catalog, no admin role): a start must fail. (True, why): not reachable now (down, 5xx, timeout): a start
+        goes on and the passes retry."""
+        def send(proxy: NetworkProxy) -> requests.Response:
+            return proxy.get("/agents", headers=self._headers, params={"fields": ["id"], "limit": 1})
+
+        try:
+            response = self._request("GET", "/agents", send)
+        except NeutronReadError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ks_exceptions.Unauthorized):
+                return False, f"Keystone refused the credentials: {exc}"
+            if isinstance(cause, ks_exceptions.EndpointNotFound | ks_exceptions.EmptyCatalog):
+                return False, f"the catalog has no usable network endpoint: {exc}"
+            if isinstance(cause, ks_exceptions.Forbidden):
+                return False, f"Keystone refused a token: {exc}"
+            return True, f"Neutron or Keystone not reachable now: {exc}"
+        status = response.status_code
+        if status == 401:
+            return False, "Neutron refused the token (GET /v2.0/agents answered 401)"
+        if status == 403:
+            return False, ("the credentials lack the admin role needed to list agents and schedule routers and "
+                           "networks (GET /v2.0/agents answered 403)")
+        if status == 404:
+            return False, "this Neutron has no agents extension (GET /v2.0/agents answered 404)"
+        if status >= 400:
+            return True, f"Neutron not usable now: GET /v2.0/agents answered {status}"
+        return True, None
+
     def _network(self) -> NetworkProxy:
         """openstacksdk builds the proxy (and discovers the API version) on first use: do that once, locked."""
         with self._proxy_lock:

@@ -12,9 +12,12 @@ from typing import Any, Protocol
 from urllib.request import getproxies
 
 import openstack
+import openstack.exceptions
 import requests
+from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 
+from rpcdaemon.adapters.neutron.errors import NeutronConfigError
 from rpcdaemon.config.credentials import Credentials
 
 
@@ -45,6 +48,28 @@ def open_connection(
     """A connection from a clouds.yaml cloud, to a Neutron endpoint served without Keystone, or with Keystone
     credentials read from a conffile (the endpoint then from the catalog), keeping up to `pool_size` connections
     per host."""
+    try:
+        conn = _connect(cloud=cloud, endpoint=endpoint, timeout_s=timeout_s, credentials=credentials)
+    except openstack.exceptions.ConfigException as exc:  # e.g. "Cloud nosuchcloud was not found."
+        where = f"[Daemon] cloud {cloud!r}: " if cloud else ""
+        raise NeutronConfigError(f"{where}{exc} (clouds.yaml: OS_CLIENT_CONFIG_FILE, ~/.config/openstack, "
+                                 "/etc/openstack)") from None
+    except ks_exceptions.ClientException as exc:  # MissingRequiredOptions, NoMatchingPlugin, ...
+        if cloud:
+            where = f"[Daemon] cloud {cloud!r}"
+        elif credentials is not None:
+            where = credentials.origin
+        else:
+            where = ("no way to Neutron is configured ([Daemon] cloud, neutron_endpoint, or a conffile's "
+                     "Keystone credentials) and openstacksdk's defaults (OS_CLOUD, OS_*) do not make one")
+        raise NeutronConfigError(f"{where}: {type(exc).__name__}: {exc}") from None
+    _skip_environment_lookups(conn)
+    _size_connection_pool(conn, pool_size)
+    return conn
+
+
+def _connect(*, cloud: str | None, endpoint: str | None, timeout_s: float, credentials: Credentials | None
+             ) -> NeutronConnection:
     if not cloud and not endpoint and credentials is not None:
         options: dict[str, Any] = {"interface": credentials.interface} if credentials.interface else {}
         conn: NeutronConnection = openstack.connect(
@@ -60,8 +85,6 @@ def open_connection(
         )
     else:
         conn = openstack.connect(cloud=cloud or None, api_timeout=timeout_s)
-    _skip_environment_lookups(conn)
-    _size_connection_pool(conn, pool_size)
     return conn
 
 
