@@ -87,3 +87,28 @@ def test_a_cloud_that_is_down_does_not_refuse_the_start(tmp_path: Path) -> None:
         poll(lambda: not _alive(pid), 30, "the daemon exited on SIGTERM")
     finally:
         _kill_from(pidfile)
+
+
+def test_check_config_online_reads_the_cloud_once_and_says_what_the_first_pass_would_do(tmp_path: Path) -> None:
+    cloud = Cloud.build(l3_agents=3, routers=6, dhcp_agents=2, networks=3, dhcp_per_network=1, agent_down_time=2,
+                        seed=13)
+    conffile = tmp_path / "neutron.conf"
+    conffile.write_text("[DEFAULT]\ncore_plugin = ml2\nallow_automatic_l3agent_failover = true\n"
+                        "[database]\nconnection = mysql+pymysql://neutron:Pa55word@db/neutron\n")
+    with serve(cloud) as server:
+        conf = tmp_path / "rpcdaemon.conf"
+        conf.write_text(f"[Daemon]\nneutron_endpoint = {server.url}\nagent_down_time = 2\ncheck_interval = 0.5\n"
+                        f"[L3Agent]\nconffile = {conffile}\n[DHCPAgent]\nconffile = {conffile}\n")
+        result = run(["check-config", "--online", "-c", str(conf)])
+        out = result.stdout
+        assert result.returncode == 0, out + result.stderr
+        assert "a token was issued, the network endpoint answered, the admin role is effective" in out
+        assert "3 L3 agent (legacy) alive" in out and "2 DHCP agent alive" in out
+        assert "the first pass would make 3 change(s): 3 add_network" in out  # `all` DHCP agents: one more each
+        assert "allow_automatic_l3agent_failover is true" in out
+        assert "allow_automatic_dhcp_failover is unset (Neutron's default: true)" in out
+        assert "Pa55word" not in out
+        assert cloud.stats()["calls"].get("POST /v2.0/agents/{id}/dhcp-networks", 0) == 0  # it acted on nothing
+        cloud.faults.add("GET", "/v2.0/agents", status=403)
+        refused = run(["check-config", "--online", "-c", str(conf)])
+        assert refused.returncode == 1 and "lack the admin role" in refused.stdout, refused.stdout

@@ -187,6 +187,7 @@ def load_settings(path: str) -> Settings:
             r.problem("Daemon", "coordination_url", str(exc))
 
     status_token, status_tls, warnings = _status_port(r, v, path)
+    warnings += _racing_failover(r, neutron, plugins=v[("Daemon", "plugins")])
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -254,6 +255,28 @@ def _credentials(r: _Reader, neutron: list[tuple[str, str, configparser.ConfigPa
         if found is not None:
             return found, redact_text(found.describe())
     return None, NO_CREDENTIALS
+
+
+FAILOVERS = (("L3Agent", "allow_automatic_l3agent_failover", "routers", False),
+             ("DHCPAgent", "allow_automatic_dhcp_failover", "networks", True))
+"""(plugin, neutron.conf flag, what it moves, Neutron 29's default)."""
+
+
+def _racing_failover(r: _Reader, neutron: list[tuple[str, str, configparser.ConfigParser]], plugins: object
+                     ) -> list[str]:
+    """Neutron's own failover, on in a conffile, for what rpcdaemon manages too: two actors would race."""
+    warnings: list[str] = []
+    for plugin, flag, what, default in FAILOVERS:
+        if not isinstance(plugins, tuple) or plugin not in plugins:
+            continue
+        for path, parser in {p: parser for _section, p, parser in neutron}.items():
+            value = _neutron_flag(r, [(plugin, path, parser)], flag)
+            server_conf = parser.has_section("database") or "core_plugin" in parser.defaults()
+            if value is True or (value is None and default and server_conf):
+                shown = "true" if value else "unset (Neutron's default: true)"
+                warnings.append(f"{path}: [DEFAULT] {flag} is {shown}: neutron-server also takes {what} off dead "
+                                f"agents and races rpcdaemon's {plugin}: set it to false on the servers")
+    return warnings
 
 
 def _status_port(r: _Reader, v: dict[tuple[str, str], object], path: str
