@@ -65,3 +65,15 @@ def test_a_refused_add_is_told_by_the_failed_call_and_its_error_type() -> None:
     # a message that merely quotes a refusal's name is not one
     assert not _refused_add(result(ChangeKind.SCHEDULE_ROUTER, ChangeOutcome.FAILED, add, "BadRequest",
                                    "add router r1 on agent b: HTTP 400 BadRequest not an InvalidL3Agent"))
+
+
+def test_a_zone_that_leaves_the_read_leaves_the_disruption_gauge() -> None:
+    """Found in review: a zone whose agents were all deleted kept its last value (1: an alert that never ends)."""
+    metrics = Metrics()
+    metrics.observe_zones([("L3 agent", "az-1", True), ("L3 agent", "az-2", False)])
+    text = metrics.render().decode()
+    assert 'rpcdaemon_zone_disrupted{agent_type="L3 agent",availability_zone="az-1"} 1.0' in text
+    metrics.observe_zones([("L3 agent", "az-2", False)])
+    text = metrics.render().decode()
+    assert 'availability_zone="az-1"' not in text
+    assert 'rpcdaemon_zone_disrupted{agent_type="L3 agent",availability_zone="az-2"} 0.0' in text

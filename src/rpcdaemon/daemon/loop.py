@@ -122,8 +122,8 @@ class Daemon:
                 key = (report.snapshot.agents[agent_id].agent_type, liveness.verdict.value)
                 counts[key] = counts.get(key, 0) + 1
             self.metrics.observe_agents((t, v, n) for (t, v), n in counts.items())
-            for zone in report.plan.zones.values():
-                self.metrics.disrupted.labels(zone.agent_type, zone.availability_zone).set(int(zone.disrupted))
+            self.metrics.observe_zones((z.agent_type, z.availability_zone, z.disrupted)
+                                       for z in report.plan.zones.values())
             self.metrics.read_untrusted.set(int(any(a.startswith("UNTRUSTED") for a in report.plan.alarms)))
             self.metrics.observe_exposure(report.snapshot, report.plan.verdicts, self.reconciler.policy)
 

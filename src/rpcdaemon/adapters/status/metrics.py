@@ -95,6 +95,13 @@ class Metrics:
         for agent_type, state, count in counts:
             self.agents.labels(agent_type, state).set(count)
 
+    def observe_zones(self, zones: Iterable[tuple[str, str, bool]]) -> None:
+        """rpcdaemon_zone_disrupted for the zones of this pass's read only: a zone no agent is in any more (its
+        agents deleted or renamed) leaves the series instead of keeping its last value, an alert forever."""
+        self.disrupted.clear()
+        for agent_type, zone, disrupted in zones:
+            self.disrupted.labels(agent_type, zone).set(int(disrupted))
+
     def observe_exposure(self, snapshot: Snapshot, verdicts: Mapping[AgentId, AgentLiveness], policy: Policy) -> None:
         """The gauges behind the alert rules, from one pass's read and verdicts (core/exposure.py)."""
         exposed = exposure(snapshot, verdicts, policy)
