@@ -72,8 +72,8 @@ def test_a_zone_that_leaves_the_read_leaves_the_disruption_gauge() -> None:
     metrics = Metrics()
     metrics.observe_zones([("L3 agent", "az-1", True), ("L3 agent", "az-2", False)])
     text = metrics.render().decode()
-    assert 'rpcdaemon_zone_disrupted{agent_type="L3 agent",availability_zone="az-1"} 1.0' in text
+    assert 'rpcdaemon_zone_disrupted{agent_type="L3 agent",zone="az-1"} 1.0' in text
     metrics.observe_zones([("L3 agent", "az-2", False)])
     text = metrics.render().decode()
-    assert 'availability_zone="az-1"' not in text
-    assert 'rpcdaemon_zone_disrupted{agent_type="L3 agent",availability_zone="az-2"} 0.0' in text
+    assert 'zone="az-1"' not in text
+    assert 'rpcdaemon_zone_disrupted{agent_type="L3 agent",zone="az-2"} 0.0' in text
