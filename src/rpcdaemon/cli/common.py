@@ -6,10 +6,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from rpcdaemon.config.settings import DEFAULT_CONFIG
+
 if TYPE_CHECKING:
     from rpcdaemon.config.settings import Settings
 
-DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
+__all__ = ["DEFAULT_CONFIG", "EXIT_CONFIG", "config_arg", "load_or_say"]
+
 EXIT_CONFIG = 2
 """A configuration that cannot work (check-config's problems, a bad coordination URL at start)."""
 

@@ -69,6 +69,8 @@ class DumpSettings:
     queue: str = _default("Dump", "queue")
 
 
+DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
+"""The original's default path, which every subcommand's -c defaults to (and the systemd unit reads)."""
 NO_CREDENTIALS = "none configured: openstacksdk's defaults (OS_CLOUD, OS_* variables)"
 
 

@@ -23,11 +23,11 @@ from datetime import datetime
 from types import FrameType
 
 from rpcdaemon.adapters.bus.envelope import BusMessage
+from rpcdaemon.config.settings import DEFAULT_CONFIG
 from rpcdaemon.model import BusKind
 from rpcdaemon.redaction import escape_controls, redact, redact_text
 
 FIELDS = ("routing_key", "method", "event_type", "host", "agent_type", "kind", "resource_id", "resource_type")
-DEFAULT_CONFIG = "/usr/local/etc/rpcdaemon.conf"
 
 
 def summary(msg: BusMessage) -> str:
