@@ -130,6 +130,8 @@ def test_a_daemon_keeps_passing_across_its_tokens_expiry(ks_bed: KeystoneTestbed
     ks = bed.keystone
     assert ks is not None
     ks.restart(expiration_s=LIFETIME_S)
+    probe = ks.token("admin", ADMIN_PASSWORD, "admin")
+    assert probe.expires - time.time() <= LIFETIME_S + 1, probe.body["token"]["expires_at"]
     rpcd = CloudRpcdaemon(bed, tmp_path, "ks", password_cloud(bed, tmp_path))
     try:
         rpcd.start()
@@ -140,10 +142,14 @@ def test_a_daemon_keeps_passing_across_its_tokens_expiry(ks_bed: KeystoneTestbed
              LIFETIME_S + 90, "passes after the daemon's first tokens expired", interval_s=1)
         status = rpcd.status()
         errors = rpcd.metric("rpcdaemon_passes_total", outcome="error")
-        record = (f"passes {first} -> {status['passes']}, error passes {errors}, last pass {status['last_pass']}, "
-                  f"tokens issued by Keystone meanwhile {ks.token_requests() - issued}")
+        ok = rpcd.metric("rpcdaemon_passes_total", outcome="ok")
+        issued = ks.token_requests() - issued
+        record = (f"passes {first} -> {status['passes']} ({ok:.0f} ok, {errors:.0f} error), last pass "
+                  f"{status['last_pass']}, tokens Keystone issued meanwhile {issued}")
         print(record)
+        assert ok >= first + 5, record  # the metric read is the right one
         assert errors <= 1, record
+        assert issued >= 2, record  # the daemon did authenticate again
         assert status["last_pass"]["outcome"] == "ok", record
     finally:
         rpcd.stop()
