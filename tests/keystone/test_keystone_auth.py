@@ -1,0 +1,159 @@
+"""rpcdaemon with real Keystone tokens: a clouds.yaml cloud (password, application credential) finds Neutron in the
+catalog, reads the agents and repairs a dead L3 agent; a user without the admin role is refused in one clear line;
+a daemon keeps working across its tokens' expiry.
+
+Every assertion about the cloud reads Neutron's own API (as the admin, with a token), never rpcdaemon's word.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from testbed import Rpcdaemon, Testbed, wait_for
+
+from keystone import (
+    ADMIN_PASSWORD,
+    MEMBER_PASSWORD,
+    CloudRpcdaemon,
+    KeystoneTestbed,
+    write_clouds,
+)
+from polling import poll
+from servers import spawn
+
+pytestmark = [pytest.mark.keystone, pytest.mark.timeout(900)]
+LIFETIME_S = 60  # Keystone's [token] expiration for the expiry test (it allows any value >= 0)
+AGENTS = 9  # three L3, three DHCP, three Open vSwitch agents (the testbed's Topology)
+
+
+def password_cloud(bed: KeystoneTestbed, folder: Path, user: str = "admin", password: str = ADMIN_PASSWORD,
+                   project: str = "admin") -> Path:
+    assert bed.keystone is not None
+    return write_clouds(folder / "clouds.yaml", "ks", "password", {
+        "auth_url": bed.keystone.auth_url, "username": user, "password": password, "project_name": project,
+        "user_domain_name": "Default", "project_domain_name": "Default"})
+
+
+def steady(bed: Testbed, rpcd: Rpcdaemon, deadline_s: float = 90) -> None:
+    """Every agent alive in the API and 'alive' in rpcdaemon's last pass (as tests/neutron's cloud fixture)."""
+    bed.resume_all(deadline_s)
+
+    def all_alive() -> bool:
+        status = rpcd.status()
+        verdicts = {a["id"]: a["verdict"] for a in status["agents"]}
+        return (not status["warming_up"] and not status["disrupted"]
+                and all(verdicts.get(a.id) == "alive" for a in bed.agents))
+
+    wait_for(all_alive, deadline_s, "every agent alive in rpcdaemon's eyes", (rpcd.proc,) if rpcd.proc else ())
+
+
+def test_a_password_cloud_plans_and_repairs_a_dead_l3_agent(ks_bed: KeystoneTestbed, tmp_path: Path) -> None:
+    bed = ks_bed
+    rpcd = CloudRpcdaemon(bed, tmp_path, "ks", password_cloud(bed, tmp_path))
+    planned = rpcd.plan()
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert planned.stdout.startswith(f"{AGENTS} agents (0 dead)"), planned.stdout
+    assert f"{len(bed.routers)} routers" in planned.stdout.splitlines()[0]
+    try:
+        rpcd.start()
+        steady(bed, rpcd)
+        l3 = bed.agents_of("l3")
+        victim = max(l3, key=lambda a: len(bed.routers_on(a.id)))
+        routers = bed.routers_on(victim.id)
+        assert routers
+        live = {a.id for a in l3 if a is not victim}
+        victim.pause()
+
+        def moved() -> bool:
+            return all(len(hosts) == 1 and hosts <= live for hosts in (bed.l3_agents_of(r) for r in routers))
+
+        poll(moved, 90, "every router of the dead L3 agent hosted by exactly one live agent", interval_s=0.5)
+        moves = {r["resource_id"] for r in rpcd.actions()
+                 if r["action"] == "move_router" and r["from_agent"] == victim.id}
+        assert routers <= moves
+    finally:
+        bed.resume_all()
+        rpcd.stop()
+
+
+def test_an_application_credential_cloud_plans(ks_bed: KeystoneTestbed, tmp_path: Path) -> None:
+    bed = ks_bed
+    assert bed.keystone is not None
+    cred_id, secret = bed.keystone.application_credential(f"rpcdaemon-{tmp_path.name}")
+    clouds = write_clouds(tmp_path / "clouds.yaml", "ks-appcred", "v3applicationcredential", {
+        "auth_url": bed.keystone.auth_url, "application_credential_id": cred_id,
+        "application_credential_secret": secret})
+    rpcd = CloudRpcdaemon(bed, tmp_path, "ks-appcred", clouds)
+    planned = rpcd.plan()
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert planned.stdout.startswith(f"{AGENTS} agents (0 dead)"), planned.stdout
+    assert secret not in planned.stdout + planned.stderr
+
+
+def run_daemon_until_exit(rpcd: CloudRpcdaemon, deadline_s: float) -> tuple[int | None, str]:
+    """`rpcdaemon -d -c FILE` until it exits, for at most `deadline_s` (then stopped by PID): (its exit code, None
+    when it was still running, and what it printed)."""
+    proc = spawn("rpcdaemon", [sys.executable, "-m", "rpcdaemon.cli.main", "-d", "-c", str(rpcd.conf)], rpcd.log,
+                 rpcd.env)
+    try:
+        code: int | None = proc.popen.wait(timeout=deadline_s)
+    except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        proc.stop(30)
+    return code, rpcd.log.read_text(errors="replace")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "today a project member's cloud reads as an empty one: Neutron 29 answers a non-admin's GET /v2.0/agents (and "
+    "networks, routers of other projects) 200 with an empty list, filtered by policy, not the 403 the start probe "
+    "looks for; so `rpcdaemon plan` prints '0 agents (0 dead), 0 networks, 0 routers' / 'nothing to do' and exits "
+    "0, and `rpcdaemon -d` starts and runs on with no agents, no error"))
+def test_a_user_without_the_admin_role_is_refused_in_one_line(ks_bed: KeystoneTestbed, tmp_path: Path) -> None:
+    rpcd = CloudRpcdaemon(ks_bed, tmp_path, "ks", password_cloud(ks_bed, tmp_path, "demo", MEMBER_PASSWORD, "demo"))
+    planned = rpcd.plan()
+    online = rpcd.run("check-config", "--online", "-c", str(rpcd.conf))  # recorded for the maintainer, not asserted
+    code, printed = run_daemon_until_exit(rpcd, 20)
+    record = (f"plan: exit {planned.returncode}\n--- stdout:\n{planned.stdout}--- stderr:\n{planned.stderr}"
+              f"check-config --online: exit {online.returncode}\n--- stdout:\n{online.stdout}--- stderr:\n"
+              f"{online.stderr}daemon -d: exit {code}\n--- output:\n{printed}")
+    print(record)
+    assert planned.returncode != 0, record
+    assert "Traceback" not in planned.stderr, record
+    assert code is not None and code != 0, record
+    assert "Traceback" not in printed, record
+
+
+def test_a_daemon_keeps_passing_across_its_tokens_expiry(ks_bed: KeystoneTestbed, tmp_path: Path) -> None:
+    bed = ks_bed
+    ks = bed.keystone
+    assert ks is not None
+    ks.restart(expiration_s=LIFETIME_S)
+    probe = ks.token("admin", ADMIN_PASSWORD, "admin")
+    assert probe.expires - time.time() <= LIFETIME_S + 1, probe.body["token"]["expires_at"]
+    rpcd = CloudRpcdaemon(bed, tmp_path, "ks", password_cloud(bed, tmp_path))
+    try:
+        rpcd.start()
+        began, issued = time.monotonic(), ks.token_requests()
+        first = rpcd.status()["passes"]
+        # passes go on past the lifetime of every token the daemon held when it started, with a margin
+        poll(lambda: time.monotonic() - began > LIFETIME_S + 15 and rpcd.status()["passes"] >= first + 5,
+             LIFETIME_S + 90, "passes after the daemon's first tokens expired", interval_s=1)
+        status = rpcd.status()
+        errors = rpcd.metric("rpcdaemon_passes_total", outcome="error")
+        ok = rpcd.metric("rpcdaemon_passes_total", outcome="ok")
+        issued = ks.token_requests() - issued
+        record = (f"passes {first} -> {status['passes']} ({ok:.0f} ok, {errors:.0f} error), last pass "
+                  f"{status['last_pass']}, tokens Keystone issued meanwhile {issued}")
+        print(record)
+        assert ok >= first + 5, record  # the metric read is the right one
+        assert errors <= 1, record
+        assert issued >= 2, record  # the daemon did authenticate again
+        assert status["last_pass"]["outcome"] == "ok", record
+    finally:
+        rpcd.stop()
+        ks.restart(expiration_s=3600)
