@@ -36,15 +36,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tiers that need the real Neutron run last (tests/contract, then tests/neutron), so the testbed (MariaDB,
-    RabbitMQ, the API, agents heartbeating) is not up beside the other tiers' timing-sensitive tests, and the
-    contract tests run before tests/neutron's session daemon starts acting on the cloud."""
+    """The tiers that need a real Neutron run last (tests/keystone with its own, then tests/contract and
+    tests/neutron on the session's), so no testbed (MariaDB, RabbitMQ, the API, agents heartbeating) is up beside
+    the other tiers' timing-sensitive tests, and the contract tests run before tests/neutron's session daemon
+    starts acting on the cloud."""
     tests = Path(__file__).parent
 
     def rank(item: pytest.Item) -> int:
         path = Path(str(item.fspath))
         tier = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
-        return {"contract": 1, "neutron": 2}.get(tier, 0)
+        return {"keystone": 1, "contract": 2, "neutron": 3}.get(tier, 0)
 
     items.sort(key=rank)  # stable: the order within each group is kept
 

@@ -36,6 +36,10 @@ def main(argv: Sequence[str]) -> int:
     except NeutronConfigError as exc:
         print(f"rpcdaemon plan: {opts.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    usable, why = client.probe()  # a token, the endpoint, the admin role: refused is one line, not an empty plan
+    if not usable:
+        print(f"rpcdaemon plan: {why}", file=sys.stderr)
+        return 1
     try:
         snapshot = read_snapshot(client, policy, CoreState())
     except NeutronReadError as exc:

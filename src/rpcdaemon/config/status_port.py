@@ -54,7 +54,8 @@ def server_context(cert: str, key: str) -> ssl.SSLContext:
         raise
     except ssl.SSLError as exc:
         reason = exc.reason or exc.strerror or type(exc).__name__
-        raise ValueError(f"cannot use {cert} with {key}: {reason}") from None
+        raise ValueError(f"cannot use {cert} with {key}: {reason} (a PEM certificate and the unencrypted PEM key "
+                         "that goes with it are needed)") from None
     except OSError as exc:
         raise ValueError(f"cannot read {cert} or {key}: {exc.strerror or type(exc).__name__}") from None
     return context

@@ -332,7 +332,31 @@ class NeutronClient:
             return False, "this Neutron has no agents extension (GET /v2.0/agents answered 404)"
         if status >= 400:
             return True, f"Neutron not usable now: GET /v2.0/agents answered {status}"
+        try:
+            rows = response.json().get("agents")
+        except (ValueError, AttributeError):
+            rows = None
+        if rows == []:
+            # Neutron 29 answers a non-admin 200 with an empty list (rows filtered by policy), not 403
+            roles = self._token_roles()
+            if roles is not None and "admin" not in {r.lower() for r in roles}:
+                return False, ("the credentials lack the admin role needed to list agents and schedule routers and "
+                               "networks (Neutron answered GET /v2.0/agents with an empty list, as it answers a "
+                               f"non-admin; the token's roles: {', '.join(sorted(roles)) or 'none'})")
+            return True, "Neutron lists no agents yet"
         return True, None
+
+    def _token_roles(self) -> list[str] | None:
+        """The role names of the token in use (None: no Keystone, or they cannot be told)."""
+        session = getattr(self._conn, "session", None)
+        auth = getattr(session, "auth", None)
+        if session is None or auth is None or not hasattr(auth, "get_access"):
+            return None
+        try:
+            roles = auth.get_access(session).role_names
+        except Exception:  # an auth plugin without roles (noauth, admin_token): not telling
+            return None
+        return [str(r) for r in roles] if isinstance(roles, list) else None
 
     def _network(self) -> NetworkProxy:
         """openstacksdk builds the proxy (and discovers the API version) on first use: do that once, locked."""
