@@ -328,8 +328,8 @@ class NeutronClient:
         if status == 403:
             return False, ("the credentials lack the admin role needed to list agents and schedule routers and "
                            "networks (GET /v2.0/agents answered 403)")
-        if status == 404:
-            return False, "this Neutron has no agents extension (GET /v2.0/agents answered 404)"
+        if status == 404:  # no agents extension, or a proxy with no Neutron behind it yet: not a reason to refuse
+            return True, "GET /v2.0/agents answered 404 (no agents extension, or no Neutron behind the endpoint yet)"
         if status >= 400:
             return True, f"Neutron not usable now: GET /v2.0/agents answered {status}"
         try:
