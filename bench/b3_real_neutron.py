@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -94,8 +95,10 @@ def summary(label: str, latencies: list[float], paths: list[str], alone: list[in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--networks", type=int, default=100, help="networks with the bus (default 100)")
-    parser.add_argument("--no-bus-networks", type=int, default=10, help="networks without the bus (default 10)")
+    parser.add_argument("--no-bus-networks", type=int, default=3,
+                        help="networks without the bus (default 3: each waits for the next full read, about 60 s)")
     opts = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))  # a kill still stops the testbed
     print(f"B3 on a real Neutron 29, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; "
           f"command: bench/b3_real_neutron.py --networks {opts.networks} --no-bus-networks {opts.no_bus_networks}",
           flush=True)
