@@ -311,7 +311,8 @@ def test_a_planted_secret_reaches_no_output(tmp_path: Path, broker: MarkerRabbit
 
 def test_plan_shows_no_secret_from_an_api_error_body(tmp_path: Path) -> None:
     cloud = Cloud.build(dhcp_agents=1, l3_agents=1, networks=1, routers=1, seed=12)
-    cloud.add_fault("GET", "GET /v2.0/agents", status=400, body=JSON_ERROR, count=1)
+    # twice: plan's probe (one GET /agents) answers the first, its read of the cloud the second
+    cloud.add_fault("GET", "GET /v2.0/agents", status=400, body=JSON_ERROR, count=2)
     with serve(cloud) as server:
         conf = tmp_path / "rpcdaemon.conf"
         conf.write_text(f"[Daemon]\nneutron_endpoint = {server.url}\n")
