@@ -24,7 +24,7 @@ NEUTRON_DIR = str(Path(__file__).with_name("neutron"))
 if NEUTRON_DIR not in sys.path:
     sys.path.append(NEUTRON_DIR)
 
-from testbed import Testbed, TestbedError, Topology  # noqa: E402  (needs the path above)
+from testbed import Testbed, Topology, built_or_fail  # noqa: E402  (needs the path above)
 
 NETWORKS = 4
 ROUTERS_PER_AGENT = 3
@@ -53,13 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
     bed = Testbed(Topology(), base=tmp_path_factory.mktemp("neutron"))
-    problem = None
-    try:
-        bed.build()
-    except TestbedError as exc:
-        problem = str(exc)
-    if problem is not None:  # a failure, not a skip: the proof did not run
-        pytest.fail(f"the real-Neutron testbed could not be built: {problem}", pytrace=False)
+    built_or_fail(bed, "real-Neutron testbed")
     if os.environ.get("RPCD_TIMINGS"):
         print(f"\ntestbed built: {bed.timings}")
     try:

@@ -9,15 +9,13 @@ given without rpc_ssl_ca_file connected to a broker no CA vouched for.
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from agents import Publisher, heartbeat
 from rabbit import Rabbit
+from test_dump import run_dump
 from test_listener import Inbox
 
 from certs import make_cert
@@ -88,21 +86,6 @@ def test_dump_uses_the_configs_tls_options(tls_rabbit: tuple[Rabbit, str, str, s
     config = tmp_path / "rpcdaemon.conf"
     config.write_text(f"[Daemon]\nplugins = Dump\nneutron_endpoint = http://127.0.0.1:9\n"
                       f"rpchost = amqps://guest:guest@127.0.0.1:{broker.tls_port}//\nrpc_ssl_ca_file = {ca}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "rpcdaemon.cli.main", "dump", "-c", str(config), "--count", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pub = Publisher(broker.url)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()  # "# dumping ..." once its queue is bound
-        assert line.startswith("# dumping"), line + proc.stderr.read()
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            pub.publish(heartbeat("net-9", "DHCP agent"), "q-reports-plugin")
-            time.sleep(0.2)  # a publishing interval, not a wait for a result: the loop ends when dump exits
-        out, err = proc.communicate(timeout=30)
-    finally:
-        pub.close()
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+    out = run_dump(broker, "-c", str(config), "--count", "1", url=False,
+                   publish=[(heartbeat("net-9", "DHCP agent"), "q-reports-plugin")])
     assert "net-9" in out

@@ -14,9 +14,11 @@ from rabbit import Rabbit
 DUMP = [sys.executable, "-m", "rpcdaemon.cli.main", "dump"]
 
 
-def run_dump(rabbit: Rabbit, *args: str, publish: list[tuple[str, str]]) -> str:
-    proc = subprocess.Popen([*DUMP, "--url", rabbit.url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def run_dump(rabbit: Rabbit, *args: str, publish: list[tuple[str, str]], url: bool = True) -> str:
+    """`rpcdaemon dump ARGS` (with `--url` of the broker unless `url` is False: the config's rpchost then) until it
+    exits, publishing `publish` on the broker's plain port meanwhile; what it printed."""
+    proc = subprocess.Popen([*DUMP, *(["--url", rabbit.url] if url else []), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     pub = Publisher(rabbit.url)
     try:
         assert proc.stderr is not None

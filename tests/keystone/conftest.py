@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from testbed import TestbedError, Topology
+from testbed import Topology, built_or_fail
 
 from keystone import KeystoneTestbed
 
@@ -28,13 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="module")
 def ks_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneTestbed]:
     bed = KeystoneTestbed(Topology(), base=tmp_path_factory.mktemp("keystone-neutron"))
-    problem = None
-    try:
-        bed.build()
-    except TestbedError as exc:
-        problem = str(exc)
-    if problem is not None:  # a failure, not a skip: the proof did not run
-        pytest.fail(f"the Keystone testbed could not be built: {problem}", pytrace=False)
+    built_or_fail(bed, "Keystone testbed")
     print(f"\nkeystone testbed built: { {k: round(v, 1) for k, v in bed.timings.items()} }")
     try:
         bed.networks = [bed.create_network(f"ks-{i}", f"10.40.{i}.0/24")[0] for i in range(NETWORKS)]

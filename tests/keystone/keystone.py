@@ -21,7 +21,6 @@ import grp
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
 import time
@@ -32,14 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from testbed import ApiError, MariaDB, Rpcdaemon, Testbed, TestbedError, Topology, wait_for
+from testbed import ApiError, MariaDB, Rpcdaemon, Testbed, TestbedError, Topology, build_venv, wait_for
 
 from servers import Proc, free_port, spawn, start, tail
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("RPCD_KEYSTONE_VENV") or REPO / ".cache" / "keystone-venv")  # git-ignored
 REQUIREMENTS = ("keystone==30.0.0", "uwsgi", "pymysql")
-STAMP = VENV / (".installed-" + "-".join(REQUIREMENTS).replace("=", ""))
 REGION = "RegionOne"
 ADMIN_PASSWORD = "admin-secret-pass"
 NEUTRON_PASSWORD = "neutron-secret-pass"
@@ -47,21 +45,8 @@ MEMBER_PASSWORD = "member-secret-pass"
 
 
 def ensure_venv(log: Path) -> Path:
-    """The Keystone venv, built once with the system python3 and pip, as testbed.ensure_venv builds Neutron's."""
-    if STAMP.exists():
-        return VENV
-    python3 = os.environ.get("PYTHON") or shutil.which("python3") or "python3"
-    with open(log, "ab") as out:
-        for cmd in ([python3, "-m", "venv", "--clear", str(VENV)],
-                    [str(VENV / "bin" / "pip"), "install", "-q", "--upgrade", "pip"],
-                    [str(VENV / "bin" / "pip"), "install", "-q", *REQUIREMENTS]):
-            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=1200).returncode:
-                raise TestbedError(f"cannot build the Keystone venv ({' '.join(cmd)}); is the package registry "
-                                   f"reachable? end of {log}:\n{tail(log)}")
-    for old in VENV.glob(".installed-*"):
-        old.unlink()
-    STAMP.touch()
-    return VENV
+    """The Keystone venv, built once as the Neutron venv is."""
+    return build_venv(VENV, REQUIREMENTS, "Keystone", log)
 
 
 @dataclass

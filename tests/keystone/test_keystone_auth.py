@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testbed import Rpcdaemon, Testbed, wait_for
+from testbed import steady
 
 from keystone import (
     ADMIN_PASSWORD,
@@ -38,19 +38,6 @@ def password_cloud(bed: KeystoneTestbed, folder: Path, user: str = "admin", pass
     return write_clouds(folder / "clouds.yaml", "ks", "password", {
         "auth_url": bed.keystone.auth_url, "username": user, "password": password, "project_name": project,
         "user_domain_name": "Default", "project_domain_name": "Default"})
-
-
-def steady(bed: Testbed, rpcd: Rpcdaemon, deadline_s: float = 90) -> None:
-    """Every agent alive in the API and 'alive' in rpcdaemon's last pass (as tests/neutron's cloud fixture)."""
-    bed.resume_all(deadline_s)
-
-    def all_alive() -> bool:
-        status = rpcd.status()
-        verdicts = {a["id"]: a["verdict"] for a in status["agents"]}
-        return (not status["warming_up"] and not status["disrupted"]
-                and all(verdicts.get(a.id) == "alive" for a in bed.agents))
-
-    wait_for(all_alive, deadline_s, "every agent alive in rpcdaemon's eyes", (rpcd.proc,) if rpcd.proc else ())
 
 
 def test_a_password_cloud_plans_and_repairs_a_dead_l3_agent(ks_bed: KeystoneTestbed, tmp_path: Path) -> None:

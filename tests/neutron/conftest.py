@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from testbed import DHCP_TARGET, Rpcdaemon, Testbed, wait_for
+from testbed import DHCP_TARGET, Rpcdaemon, Testbed, steady, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -30,19 +30,6 @@ def daemon(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield rpcd
     finally:
         rpcd.stop()
-
-
-def steady(bed: Testbed, rpcd: Rpcdaemon, deadline_s: float = 90) -> None:
-    """Every agent alive in the API and 'alive' (not recovering, not suspect) in rpcdaemon's last pass."""
-    bed.resume_all(deadline_s)
-
-    def all_alive() -> bool:
-        status = rpcd.status()
-        verdicts = {a["id"]: a["verdict"] for a in status["agents"]}
-        return (not status["warming_up"] and not status["disrupted"]
-                and all(verdicts.get(a.id) == "alive" for a in bed.agents))
-
-    wait_for(all_alive, deadline_s, "every agent alive in rpcdaemon's eyes", (rpcd.proc,) if rpcd.proc else ())
 
 
 @pytest.fixture

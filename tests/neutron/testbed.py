@@ -34,7 +34,6 @@ from servers import Proc, free_port, spawn, start, tail
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("RPCD_NEUTRON_VENV") or REPO / ".cache" / "neutron-venv")  # git-ignored; CI may cache it
 REQUIREMENTS = ("neutron==29.0.0", "uwsgi", "pymysql")
-STAMP = VENV / (".installed-" + "-".join(REQUIREMENTS).replace("=", "").replace(" ", ""))
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 # Three DHCP agents with a target of two: a dead one leaves a choice; three L3 agents: the disruption guard's minimum.
 DHCP_TARGET = 2
@@ -50,20 +49,53 @@ class TestbedError(RuntimeError):
 
 def ensure_venv(log: Path) -> Path:
     """The Neutron venv, built once with the system python3 and pip from the package registry."""
-    if STAMP.exists():
-        return VENV
+    return build_venv(VENV, REQUIREMENTS, "Neutron", log)
+
+
+def build_venv(venv: Path, requirements: tuple[str, ...], what: str, log: Path) -> Path:
+    """A venv of `requirements` at `venv`, built once (a stamp naming them makes the next run skip pip) with the
+    system python3 and pip from the package registry; the Neutron and the Keystone venvs are built so."""
+    stamp = venv / (".installed-" + "-".join(requirements).replace("=", "").replace(" ", ""))
+    if stamp.exists():
+        return venv
     python3 = os.environ.get("PYTHON") or shutil.which("python3") or "python3"  # as ./dev picks it
     with open(log, "ab") as out:
-        for cmd in ([python3, "-m", "venv", "--clear", str(VENV)],
-                    [str(VENV / "bin" / "pip"), "install", "-q", "--upgrade", "pip"],
-                    [str(VENV / "bin" / "pip"), "install", "-q", *REQUIREMENTS]):
+        for cmd in ([python3, "-m", "venv", "--clear", str(venv)],
+                    [str(venv / "bin" / "pip"), "install", "-q", "--upgrade", "pip"],
+                    [str(venv / "bin" / "pip"), "install", "-q", *requirements]):
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=1200).returncode:
-                raise TestbedError(f"cannot build the Neutron venv ({' '.join(cmd)}); is the package registry "
+                raise TestbedError(f"cannot build the {what} venv ({' '.join(cmd)}); is the package registry "
                                    f"reachable? end of {log}:\n{tail(log)}")
-    for old in VENV.glob(".installed-*"):
+    for old in venv.glob(".installed-*"):
         old.unlink()
-    STAMP.touch()
-    return VENV
+    stamp.touch()
+    return venv
+
+
+def built_or_fail(bed: Testbed, what: str) -> None:
+    """Build `bed`; a failure is a test failure with the reason (not a skip: the proof did not run)."""
+    import pytest  # noqa: PLC0415 - the benchmarks import this module without pytest's fixtures
+
+    problem = None
+    try:
+        bed.build()
+    except TestbedError as exc:
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(f"the {what} could not be built: {problem}", pytrace=False)
+
+
+def steady(bed: Testbed, rpcd: Rpcdaemon, deadline_s: float = 90) -> None:
+    """Every agent alive in the API and 'alive' (not recovering, not suspect) in rpcdaemon's last pass."""
+    bed.resume_all(deadline_s)
+
+    def all_alive() -> bool:
+        status = rpcd.status()
+        verdicts = {a["id"]: a["verdict"] for a in status["agents"]}
+        return (not status["warming_up"] and not status["disrupted"]
+                and all(verdicts.get(a.id) == "alive" for a in bed.agents))
+
+    wait_for(all_alive, deadline_s, "every agent alive in rpcdaemon's eyes", (rpcd.proc,) if rpcd.proc else ())
 
 
 class ApiError(RuntimeError):
