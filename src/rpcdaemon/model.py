@@ -18,6 +18,10 @@ RouterId = NewType("RouterId", str)
 
 DHCP_AGENT = "DHCP agent"
 L3_AGENT = "L3 agent"
+DRAIN_MARK = "rpcdaemon:draining"
+"""An agent whose Neutron `description` starts with this is being drained (`rpcdaemon drain HOST` writes it,
+`rpcdaemon undrain HOST` clears it): the intent lives in Neutron's database, so whichever replica leads carries it
+out, and a leader that fails over carries on where the last one stopped."""
 
 
 class AgentMode(StrEnum):
@@ -90,6 +94,8 @@ class Agent:
     heartbeat: str | None = None
     started_at: str | None = None
     agent_mode: AgentMode = AgentMode.LEGACY
+    draining: bool = False
+    """Its description carries DRAIN_MARK: an operator asked for it to be emptied (core/drain.py)."""
 
     @property
     def is_dhcp(self) -> bool:
@@ -157,6 +163,9 @@ class Snapshot:
     dhcp_bindings: Mapping[AgentId, frozenset[NetworkId]] | None = None
     l3_bindings: Mapping[AgentId, frozenset[RouterId]] | None = None
     confirmed: Confirmations = field(default_factory=Confirmations)
+    ha_states: Mapping[RouterId, Mapping[AgentId, str]] = field(default_factory=dict)
+    """For the HA routers the last plan asked about (Plan.wants_ha_states): each replica's ha_state ("active",
+    "standby", ...) from GET /routers/{id}/l3-agents. A router missing here is not known, never "standby"."""
 
     def agents_of(self, agent_type: str) -> list[Agent]:
         return sorted((a for a in self.agents.values() if a.agent_type == agent_type), key=lambda a: a.id)

@@ -67,6 +67,9 @@ FIELD: dict[tuple[str, str], Read] = {
     ("L3Agent", "timeout"): at("l3.timeout_s"),
     ("L3Agent", "queue_expire"): at("l3.queue_expire_s"),
     ("L3Agent", "ha_replicas"): at("l3.ha_replicas"),
+    ("L3Agent", "rebalance"): at("l3.rebalance"),
+    ("DHCPAgent", "rebalance"): at("dhcp.rebalance"),
+    ("Daemon", "rebalance_moves_per_minute"): at("rebalance_moves_per_minute"),
     ("DHCPAgent", "conffile"): at("dhcp.conffile"),
     ("DHCPAgent", "loglevel"): lambda s: None if s.dhcp.loglevel == s.loglevel else s.dhcp.loglevel,
     ("DHCPAgent", "timeout"): at("dhcp.timeout_s"),
@@ -135,6 +138,9 @@ TABLE_IN_POLICY = {
     "max_evacuations_per_minute": ("Daemon", "max_evacuations_per_minute"),
     "dhcp_agents_per_network": ("DHCPAgent", "dhcp_agents_per_network"),
     "ha_replicas": ("L3Agent", "ha_replicas"),
+    "l3_rebalance": ("L3Agent", "rebalance"),
+    "dhcp_rebalance": ("DHCPAgent", "rebalance"),
+    "rebalance_moves_per_minute": ("Daemon", "rebalance_moves_per_minute"),
 }
 
 

@@ -4,6 +4,9 @@
     rpcdaemon check-config -c FILE           exit 0 when valid, else 2 and one line per problem
     rpcdaemon plan -c FILE [--json]          one read of the cloud: what the daemon would do now, and why
     rpcdaemon status [--url URL] [--json]    what a running daemon sees and did (reads its /status)
+    rpcdaemon drain HOST [--dry-run] [--wait] [--json]   empty a network node for maintenance (the daemon acts)
+    rpcdaemon undrain HOST                   put it back in service
+    rpcdaemon rebalance [--max-moves N] [--dry-run] [--json]   one rebalancing round, as the only actor
     rpcdaemon dump [-c FILE] [--queue X] [--key K ...] [--match F=GLOB ...] [--json]   bus traffic, redacted
     rpcdaemon emulator --listen HOST:PORT    an emulated Neutron API (demo, tests, benchmarks)
     rpcdaemon demo [--duration S]            the whole story on an emulated cloud, live in the terminal
@@ -18,7 +21,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("check-config", "plan", "status", "dump", "emulator", "demo", "sample-config")
+SUBCOMMANDS = ("check-config", "plan", "status", "drain", "undrain", "rebalance", "dump", "emulator", "demo",
+               "sample-config")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rpcdaemon.cli.status import main as status_main
 
             return status_main(rest)
+        if command in ("drain", "undrain"):
+            from rpcdaemon.cli.drain import main as drain_main
+
+            return drain_main(rest, undrain=command == "undrain")
+        if command == "rebalance":
+            from rpcdaemon.cli.rebalance import main as rebalance_main
+
+            return rebalance_main(rest)
         if command == "dump":
             from rpcdaemon.adapters.bus.dump import main as dump_main
 

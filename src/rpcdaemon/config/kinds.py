@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 PLUGINS = ("L3Agent", "DHCPAgent", "Dump")
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+REBALANCE_MODES = ("off", "ha", "all")
 SYSLOG_FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",
                      "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
 """The facilities syslog(3) names (logging.handlers.SysLogHandler.facility_names has them all, and aliases)."""
@@ -161,6 +162,7 @@ class Kind(StrEnum):
     FRACTION = "fraction", _fraction
     LOGLEVEL = "log level", _loglevel
     LOGFORMAT = "text or json", _one_of(LOG_FORMATS)
+    REBALANCE = "off, ha or all", _one_of(REBALANCE_MODES)
     FACILITY = "syslog facility", _one_of(SYSLOG_FACILITIES)
     PLUGINS = "plugin list", _plugins, ()
     """Empty: no plugin at all."""

@@ -220,6 +220,7 @@ def load_settings(path: str) -> Settings:
         max_dead_fraction=number("Daemon", "max_dead_fraction"),
         max_evacuations_per_minute=count("Daemon", "max_evacuations_per_minute"),
         max_concurrency=count("Daemon", "max_concurrency"),
+        rebalance_moves_per_minute=count("Daemon", "rebalance_moves_per_minute"),
         api_retries=count("Daemon", "api_retries"),
         dry_run=v[("Daemon", "dry_run")] is True,
         audit_log=text("Daemon", "audit_log"),
@@ -231,8 +232,9 @@ def load_settings(path: str) -> Settings:
         coordination_url=coordination_url,
         coordination_lease_s=number("Daemon", "coordination_lease"),
         coordination_group=text("Daemon", "coordination_group") or group_name(cloud, endpoint),
-        l3=L3Settings(**l3_common, ha_replicas=ha_replicas),
-        dhcp=DHCPSettings(**dhcp_common, agents_per_network=per_network if isinstance(per_network, int) else None),
+        l3=L3Settings(**l3_common, ha_replicas=ha_replicas, rebalance=string("L3Agent", "rebalance")),
+        dhcp=DHCPSettings(**dhcp_common, agents_per_network=per_network if isinstance(per_network, int) else None,
+                          rebalance=v[("DHCPAgent", "rebalance")] is True),
         dump=DumpSettings(loglevel=string("Dump", "loglevel"), queue=string("Dump", "queue")),
     )
 

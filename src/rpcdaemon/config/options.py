@@ -109,6 +109,9 @@ OPTIONS: tuple[Option, ...] = (
            "disruption: nothing there is evacuated.", minimum=0.0, maximum=1.0),
     Option("Daemon", "max_evacuations_per_minute", Kind.INT, "10",
            "At most this many agents start being evacuated in any sliding minute.", minimum=1),
+    Option("Daemon", "rebalance_moves_per_minute", Kind.INT, "6",
+           "At most this many rebalancing moves start in any sliding minute (see [L3Agent] rebalance and "
+           "[DHCPAgent] rebalance).", minimum=1, maximum=600),
     Option("Daemon", "max_concurrency", Kind.INT, "16",
            "API calls in flight at once while acting (different resources).", minimum=1, maximum=256),
     Option("Daemon", "api_retries", Kind.INT, "3", "Retries of a call that failed transiently (5xx, timeout).",
@@ -147,6 +150,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("L3Agent", "ha_replicas", Kind.INT, "",
            "Agents per HA router. Empty: max_l3_agents_per_router of the conffile, else 3.", minimum=1,
            fallback="3"),
+    Option("L3Agent", "rebalance", Kind.REBALANCE, "ha",
+           "Move load back to agents that came back or joined, while no agent is dead, suspect or in hold-down: "
+           "'ha' moves standby replicas of HA routers only (no outage), 'all' legacy routers too (each is down "
+           "for the seconds of its move), 'off' nothing."),
     Option("DHCPAgent", "conffile", Kind.FILE, "", "Path to neutron.conf (for agent_down_time).", original=True),
     Option("DHCPAgent", "loglevel", Kind.LOGLEVEL, "", "Log level of this plugin. Empty: the Daemon's.",
            original=True),
@@ -155,6 +162,9 @@ OPTIONS: tuple[Option, ...] = (
            original=True, minimum=1),
     Option("DHCPAgent", "dhcp_agents_per_network", Kind.ALL_OR_INT, "all",
            "Live DHCP agents per DHCP network: 'all' (the original behaviour) or a number.", minimum=1),
+    Option("DHCPAgent", "rebalance", Kind.BOOL, "on",
+           "Spread networks evenly over the DHCP agents (add, then remove: no outage), while no agent is dead, "
+           "suspect or in hold-down. It matters only with a number in dhcp_agents_per_network."),
     Option("Dump", "loglevel", Kind.LOGLEVEL, "DEBUG", "Dumped messages are logged at DEBUG.", original=True),
     Option("Dump", "queue", Kind.STR, "neutron", "Exchange whose traffic is dumped.", original=True),
 )

@@ -56,11 +56,14 @@ class DHCPSettings(PluginSettings):
     queue_expire_s: float = _default("DHCPAgent", "queue_expire")
     agents_per_network: int | None = _default("DHCPAgent", "dhcp_agents_per_network")
     """None: all live DHCP agents."""
+    rebalance: bool = _default("DHCPAgent", "rebalance")
 
 
 @dataclass(frozen=True, slots=True)
 class L3Settings(PluginSettings):
     ha_replicas: int = DEFAULT_HA_REPLICAS
+    rebalance: str = _default("L3Agent", "rebalance")
+    """off, ha or all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class Settings:
     max_dead_fraction: float = _default("Daemon", "max_dead_fraction")
     max_evacuations_per_minute: int = _default("Daemon", "max_evacuations_per_minute")
     max_concurrency: int = _default("Daemon", "max_concurrency")
+    rebalance_moves_per_minute: int = _default("Daemon", "rebalance_moves_per_minute")
     api_retries: int = _default("Daemon", "api_retries")
     dry_run: bool = _default("Daemon", "dry_run")
     audit_log: str | None = _default("Daemon", "audit_log")
@@ -137,6 +141,9 @@ class Settings:
             dhcp_agents_per_network=self.dhcp.agents_per_network,
             ha_replicas=self.l3.ha_replicas,
             services_on_admin_down=self.services_on_admin_down,
+            l3_rebalance=self.l3.rebalance,
+            dhcp_rebalance=self.dhcp.rebalance,
+            rebalance_moves_per_minute=self.rebalance_moves_per_minute,
             manage_dhcp="DHCPAgent" in self.plugins,
             manage_l3="L3Agent" in self.plugins,
         )

@@ -17,11 +17,15 @@ from rpcdaemon.model import AgentId, NetworkId, RouterId, Snapshot
 class ResourceType(StrEnum):
     NETWORK = "network"
     ROUTER = "router"
+    AGENT = "agent"
+    """Only for DISABLE_AGENT: the agent itself is changed (admin_state_up false)."""
 
 
 class Op(StrEnum):
     ADD = "add"
     REMOVE = "remove"
+    DISABLE = "disable"
+    """PUT /agents/{id} admin_state_up false: the end of a drain, so that Neutron schedules nothing new there."""
 
 
 class ChangeKind(StrEnum):
@@ -31,6 +35,13 @@ class ChangeKind(StrEnum):
     SCHEDULE_ROUTER = "schedule_router"
     REPLACE_HA_REPLICA = "replace_ha_replica"
     REMOVE_ROUTER = "remove_router"
+    SHIFT_HA_REPLICA = "shift_ha_replica"
+    """Rebalancing or draining: a *standby* replica of an HA router goes from a live agent to another (add, then
+    remove): the active replica is never moved, so the router does not stop forwarding."""
+    SHIFT_NETWORK = "shift_network"
+    """Rebalancing or draining: a DHCP network goes from a live agent to another (add, then remove)."""
+    DISABLE_AGENT = "disable_agent"
+    """A drained agent hosts nothing any more: set it admin down, so that Neutron schedules nothing new there."""
 
 
 class ChangeOutcome(StrEnum):
@@ -92,8 +103,10 @@ class Change:
 
         if self.action is ChangeKind.MOVE_ROUTER:
             return (call(Op.REMOVE, self.from_agent), call(Op.ADD, self.to_agent))
-        if self.action is ChangeKind.REPLACE_HA_REPLICA:
+        if self.action in (ChangeKind.REPLACE_HA_REPLICA, ChangeKind.SHIFT_HA_REPLICA, ChangeKind.SHIFT_NETWORK):
             return (call(Op.ADD, self.to_agent), call(Op.REMOVE, self.from_agent))
+        if self.action is ChangeKind.DISABLE_AGENT:
+            return (call(Op.DISABLE, self.from_agent),)
         if self.action in (ChangeKind.ADD_NETWORK, ChangeKind.SCHEDULE_ROUTER):
             return (call(Op.ADD, self.to_agent),)
         return (call(Op.REMOVE, self.from_agent),)
@@ -122,6 +135,8 @@ def apply_calls(snapshot: Snapshot, calls: Iterable[Call]) -> Snapshot:
     dhcp: dict[AgentId, set[str]] = {a: set(n) for a, n in (snapshot.dhcp_bindings or {}).items()}
     l3: dict[AgentId, set[str]] = {a: set(r) for a, r in (snapshot.l3_bindings or {}).items()}
     for c in calls:
+        if c.resource_type is ResourceType.AGENT:
+            continue
         bound = (dhcp if c.resource_type is ResourceType.NETWORK else l3).setdefault(c.agent_id, set())
         if c.op is Op.ADD:
             bound.add(c.resource_id)

@@ -51,6 +51,8 @@ class Observation:
     """Since when the signals have disagreed (None: they agree)."""
     admin_down_since: float | None = None
     """Since when every agents list read has said admin_state_up false (None: the last one said true)."""
+    draining_since: float | None = None
+    """Since when every agents list read has carried the drain mark (None: the last one did not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class AgentLiveness:
     """Not dead, but silent for policy.quiet_fraction of the dead period: about to die, perhaps with others."""
     admin_down_for_s: float = 0.0
     """How long the agents lists have said admin down without a break (0: first seen so, or admin up)."""
+    draining_for_s: float | None = None
+    """How long the agents lists have carried the drain mark without a break (None: the last one did not)."""
 
     @property
     def is_dead(self) -> bool:
@@ -103,6 +107,8 @@ def observe(
         judged = judge(agent, obs, now, policy)
         if obs.admin_down_since is not None:
             judged = replace(judged, admin_down_for_s=max(0.0, now - obs.admin_down_since))
+        if obs.draining_since is not None:
+            judged = replace(judged, draining_for_s=max(0.0, now - obs.draining_since))
         if judged.verdict is not Verdict.DEAD and judged.silent_s >= policy.dead_after_s * policy.quiet_fraction:
             judged = replace(judged, quiet=True)
         obs = _track_recovery(obs, judged.verdict, now)
@@ -159,8 +165,9 @@ def judge(agent: Agent, obs: Observation, now: float, policy: Policy) -> AgentLi
 
 
 def is_target(agent: Agent, liveness: AgentLiveness) -> bool:
-    """May this agent receive work? Only when alive, out of hold-down, not going quiet, and admin up."""
-    return liveness.verdict is Verdict.ALIVE and not liveness.quiet and agent.admin_state_up
+    """May this agent receive work? Only when alive, out of hold-down, not going quiet, admin up and not being
+    drained (a drain mark seen once is enough to give it nothing new)."""
+    return liveness.verdict is Verdict.ALIVE and not liveness.quiet and agent.admin_state_up and not agent.draining
 
 
 ADMIN_DOWN_CONFIRM_S = 5.0
@@ -183,6 +190,12 @@ def admin_down_confirmed(agent: Agent, liveness: AgentLiveness, policy: Policy) 
     return admin_down_idle(agent, policy) and liveness.admin_down_for_s >= ADMIN_DOWN_CONFIRM_S
 
 
+def drain_confirmed(agent: Agent, liveness: AgentLiveness) -> bool:
+    """Marked for draining by the agents lists for ADMIN_DOWN_CONFIRM_S without a break: one lying or replayed
+    row must not start moving a live agent's work."""
+    return agent.draining and liveness.draining_for_s is not None and liveness.draining_for_s >= ADMIN_DOWN_CONFIRM_S
+
+
 def out_of_service(
     agents: Mapping[AgentId, Agent], verdicts: Mapping[AgentId, AgentLiveness], policy: Policy
 ) -> dict[AgentId, tuple[str, str]]:
@@ -203,13 +216,18 @@ def _advance(prev: Observation | None, agent: Agent, now: float, heard_at: float
     """`heard_at` is authoritative: None when the bus is not (or not yet long enough) listened to."""
     token = (agent.heartbeat, agent.started_at)
     down_since = None if agent.admin_state_up else now
+    draining_since = now if agent.draining else None
     if prev is None:
-        return Observation(token=token, changed_at=now, heard_at=heard_at, admin_down_since=down_since)
+        return Observation(token=token, changed_at=now, heard_at=heard_at, admin_down_since=down_since,
+                           draining_since=draining_since)
     if down_since is not None and prev.admin_down_since is not None:
         down_since = prev.admin_down_since
+    if draining_since is not None and prev.draining_since is not None:
+        draining_since = prev.draining_since
     if token != prev.token:
-        return replace(prev, token=token, changed_at=now, heard_at=heard_at, admin_down_since=down_since)
-    return replace(prev, heard_at=heard_at, admin_down_since=down_since)
+        return replace(prev, token=token, changed_at=now, heard_at=heard_at, admin_down_since=down_since,
+                       draining_since=draining_since)
+    return replace(prev, heard_at=heard_at, admin_down_since=down_since, draining_since=draining_since)
 
 
 def _track_recovery(obs: Observation, verdict: Verdict, now: float) -> Observation:
@@ -233,6 +251,7 @@ def state_from_api(agents: Mapping[AgentId, Agent], now: float, policy: Policy) 
             token=(agent.heartbeat, agent.started_at),
             changed_at=now if agent.alive else now - policy.dead_after_s,
             admin_down_since=None if agent.admin_state_up else now - policy.dead_after_s,
+            draining_since=now - policy.dead_after_s if agent.draining else None,
         )
         for agent_id, agent in agents.items()
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from rpcdaemon.core.actions import Change, ChangeKind
 from rpcdaemon.core.dhcp import plan_dhcp
+from rpcdaemon.core.drain import plan_drain
 from rpcdaemon.core.l3 import plan_l3
 from rpcdaemon.core.liveness import (
     AgentLiveness,
@@ -25,6 +26,7 @@ from rpcdaemon.core.liveness import (
 from rpcdaemon.core.news import News, what_changed
 from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
+from rpcdaemon.core.rebalance import WINDOW_S, allowance, plan_rebalance
 from rpcdaemon.core.safety import (
     EvacuationBudget,
     ZoneHealth,
@@ -34,7 +36,7 @@ from rpcdaemon.core.safety import (
     zone_of,
 )
 from rpcdaemon.core.vanish import assess_read, find_vanished
-from rpcdaemon.model import Agent, AgentId, Snapshot
+from rpcdaemon.model import Agent, AgentId, RouterId, Snapshot
 
 REFUSAL_MEMORY_S = 300.0
 """How long an agent that refused a resource is not offered it again."""
@@ -60,6 +62,8 @@ class CoreState:
     """This replica has planned as a standby: when it begins to act, it takes over (see budget_on_takeover)."""
     was_acting: bool = False
     """The last plan was made to be carried out (not as a standby)."""
+    rebalance_starts: tuple[float, ...] = ()
+    """When the rebalancing moves of the last minute were planned (core/rebalance.py: the rate limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,11 @@ class Plan:
     """The read was not trusted or left out what exists: read everything again soon (core/vanish.py)."""
     news: News = field(default_factory=News)
     """What changed since the last plan: agent transitions, notes raised and cleared (logged once, narrated)."""
+    wants_ha_states: frozenset[RouterId] = frozenset()
+    """HA routers whose replicas' ha_state the plan needs before it may take a replica (drain, rebalance): the
+    shell reads them (GET /routers/{id}/l3-agents) into Snapshot.ha_states and plans again."""
+    draining: frozenset[AgentId] = frozenset()
+    """Agents being drained (core/drain.py)."""
 
 
 def make_plan(
@@ -155,12 +164,29 @@ def make_plan(
     admin_down = frozenset(a for a in evacuable if admin_down_confirmed(snapshot.agents[a], verdicts[a], policy))
     changes = never_from_the_living(changes, verdicts, trust.removable_networks, admin_down)
 
+    # deliberate moves from live agents, each only once its resource is served elsewhere: a drain an operator
+    # asked for (after the repairs, on other resources), then rebalancing (only when there is nothing else to do)
+    wants: set[RouterId] = set()
+    draining: frozenset[AgentId] = frozenset()
+    starts = tuple(t for t in state.rebalance_starts if now - t < WINDOW_S)
+    if not (trust.hold_l3 or trust.hold_dhcp or trust.reread):
+        drain = plan_drain(snapshot, verdicts, zones, policy, eligible, {c.resource_id for c in changes})
+        changes += drain.changes
+        notes += drain.notes
+        wants |= drain.wants_ha_states
+        draining = drain.draining
+        if not changes and not alarms and not wants:
+            rebalance = plan_rebalance(snapshot, verdicts, policy, eligible, allowance(starts, now, policy))
+            changes += rebalance.changes
+            wants |= rebalance.wants_ha_states
+            starts += (now,) * len(rebalance.changes)
+
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
     plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), trust.reread,
-                news)
+                news, frozenset(wants), draining)
     return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown, first_plan_at,
-                           state.stood_by or standby, not standby)
+                           state.stood_by or standby, not standby, starts)
 
 
 def never_from_the_living(

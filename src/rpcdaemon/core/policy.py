@@ -40,5 +40,12 @@ class Policy:
     default): Neutron gives an admin-down agent no routers or networks on its next sync, so what it hosts is dark
     and is evacuated like a dead agent's. True: an admin-down agent keeps serving what it hosts, and only
     receives nothing new."""
+    l3_rebalance: str = "ha"
+    """[L3Agent] rebalance: "off", "ha" (move standby HA replicas only: no outage) or "all" (legacy routers
+    too: an outage of seconds each, so opt-in). Load flows back to agents that came back or joined."""
+    dhcp_rebalance: bool = True
+    """[DHCPAgent] rebalance: spread networks evenly (it matters only with a number in dhcp_agents_per_network)."""
+    rebalance_moves_per_minute: int = 6
+    """How many rebalancing moves may start in any sliding minute (both types together)."""
     manage_dhcp: bool = True
     manage_l3: bool = True

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from rpcdaemon.adapters.bus.named import NamedResources
 from rpcdaemon.adapters.neutron.client import NeutronClient
-from rpcdaemon.core.actions import Call, ChangeOutcome
+from rpcdaemon.core.actions import Call, ChangeOutcome, ResourceType
 from rpcdaemon.core.cache import (
     ReadKind,
     read_kind,
@@ -166,7 +166,7 @@ class CloudReader:
         for result in results:
             if result.outcome in OK_OUTCOMES:
                 accepted.extend(result.change.calls())
-            elif result.outcome is not ChangeOutcome.PLANNED:
+            elif result.outcome is not ChangeOutcome.PLANNED and result.change.resource_type is not ResourceType.AGENT:
                 self.named.add(result.change.resource_type.value, result.change.resource_id)
         if accepted and self._cache is not None:
             self._cache = with_own_calls(self._cache, accepted)

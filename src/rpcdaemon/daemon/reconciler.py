@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from rpcdaemon.adapters.neutron.client import NeutronClient, NeutronReadError
 from rpcdaemon.core.actions import ChangeKind, ChangeOutcome, Op
@@ -107,6 +108,11 @@ class Reconciler:
                     self.reader.force_full("a targeted read failed")
                     acting = False
                 plan, state = make_plan(snapshot, before, now, self.policy, heard, standby=standby)
+        if acting and plan.wants_ha_states:
+            # a drain or a rebalance may take an HA replica only once the ha_state of every replica is known
+            snapshot = replace(snapshot, ha_states={
+                **snapshot.ha_states, **self.client.fetch_ha_states(sorted(plan.wants_ha_states))})
+            plan, state = make_plan(snapshot, before, now, self.policy, heard, standby=standby)
         spacing = max(FORCED_FULL_SPACING_S, self.reader.period() / 10)
         if any(v.verdict is Verdict.SUSPECT and v.suspect_for_s == 0 for v in plan.verdicts.values()):
             self.reader.force_full("the bus and the API began to disagree", now, spacing)

@@ -18,7 +18,7 @@ import requests
 
 from rpcdaemon.adapters.neutron.errors import NeutronReadError
 from rpcdaemon.core.actions import Op
-from rpcdaemon.model import Agent, AgentId, AgentMode
+from rpcdaemon.model import DRAIN_MARK, Agent, AgentId, AgentMode
 
 LOG = logging.getLogger("rpcdaemon.adapters.neutron.client")
 """The client's logger, as before the split (an operator's logging config may name it)."""
@@ -96,6 +96,7 @@ def parse_agent(row: Mapping[str, Any]) -> Agent | None:
         heartbeat=str_or_none(row.get("heartbeat_timestamp")),
         started_at=str_or_none(row.get("started_at")),
         agent_mode=mode,
+        draining=isinstance(row.get("description"), str) and row["description"].startswith(DRAIN_MARK),
     )
 
 

@@ -78,7 +78,7 @@ __all__ = [
 
 AGENT_FIELDS = (
     "id", "agent_type", "host", "availability_zone", "admin_state_up", "alive",
-    "heartbeat_timestamp", "started_at", "configurations",
+    "heartbeat_timestamp", "started_at", "configurations", "description",
 )
 
 READ_RETRIES = 2
@@ -224,6 +224,35 @@ class NeutronClient:
         router = Router(router_id, row.get("ha") is True, row.get("distributed") is True,
                         strings(row.get("availability_zone_hints")))
         return RouterRead(router_id, router, frozenset(AgentId(a) for a in hosts))
+
+    def fetch_ha_states(self, routers: Sequence[RouterId]) -> dict[RouterId, dict[AgentId, str]]:
+        """Each replica's ha_state of the HA routers named (GET /routers/{id}/l3-agents, one call each, a few
+        at once): only what a drain or a rebalance is about to take from (core: Plan.wants_ha_states). A router
+        that answers 404 is left out (not known: nothing is taken from it)."""
+        def read(router_id: RouterId) -> dict[AgentId, str] | None:
+            path = f"/routers/{router_id}/l3-agents"
+            try:
+                rows = list(self._list(path, "agents", {"fields": ["id", "ha_state"]}))
+            except NeutronReadError:
+                return None
+            return {AgentId(required(r, "id", path)): str(r.get("ha_state") or "") for r in rows}
+
+        if not routers:
+            return {}
+        with ThreadPoolExecutor(max_workers=self._read_concurrency, thread_name_prefix="fetch") as pool:
+            results = list(pool.map(read, routers))
+        return {r: states for r, states in zip(routers, results, strict=True) if states is not None}
+
+    def set_agent(self, agent_id: AgentId, **fields: object) -> CallResult:
+        """PUT /agents/{id} (admin_state_up, description): the drain's mark and its end; never raises for an API
+        error."""
+        path = f"/agents/{agent_id}"
+        try:
+            response = self._request("PUT", path, lambda proxy: proxy.put(
+                path, headers=self._headers, json={"agent": fields}))
+        except NeutronReadError as exc:
+            return CallResult(Outcome.TRANSIENT, None, "ConnectionError", str(exc))
+        return classify(Op.DISABLE, response.status_code, *error_of(response))
 
     def _one(self, response: requests.Response, path: str, key: str) -> dict[str, Any]:
         body = body_of(response, path)
@@ -385,6 +414,8 @@ class NeutronClient:
 
     def apply_call(self, call: Call) -> CallResult:
         """Carry out one scheduling call and classify Neutron's answer; never raises for an API error."""
+        if call.op is Op.DISABLE:
+            return self.set_agent(call.agent_id, admin_state_up=False)
         if call.resource_type is ResourceType.NETWORK:
             collection, body_key = "dhcp-networks", "network_id"
         else:

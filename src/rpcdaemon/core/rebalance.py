@@ -1,0 +1,176 @@
+"""Rebalancing: load flows back, slowly, to agents that came back or joined; only while nothing needs repair.
+
+Neutron never moves a router or a network back: an agent that returns from a failure, or a new one, hosts nothing
+while its peers are full, and stays so (kolla-ansible's docs on adding hosts say so). rpcdaemon moves load from the
+most to the least loaded agent of one type and zone until they differ by at most one, at most
+`rebalance_moves_per_minute` moves in any minute, and only in a calm cloud:
+  - the plan has nothing to repair (the caller plans rebalancing only then: it never fights a failover);
+  - no managed agent is dead, suspect, going quiet, recovering (in hold-down) or being drained;
+  - only agents that may receive work (liveness.is_target: alive, admin up, not drained, not in a disrupted zone)
+    take part, as sources and as targets.
+What moves, and how: a *standby* replica of an HA router (add on the light agent, then remove: the router keeps its
+active replica throughout; a replica whose ha_state is not known is never taken, and the plan asks for it in
+`wants_ha_states`), a DHCP network (add, then remove; it matters only with a number in dhcp_agents_per_network), and
+with `[L3Agent] rebalance = all` a legacy router (remove, then add: an outage of seconds, hence opt-in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
+from rpcdaemon.core.liveness import AgentLiveness, Verdict
+from rpcdaemon.core.placement import Eligibility, restrict_to_zones
+from rpcdaemon.core.policy import Policy
+from rpcdaemon.core.safety import zone_of
+from rpcdaemon.model import Agent, AgentId, NetworkId, RouterId, Snapshot
+
+WINDOW_S = 60.0
+WANT_HA_STATES = 20
+"""At most this many routers' ha_state asked for per plan: one GET each, so a rebalance stays cheap."""
+READY = frozenset({"active", "standby"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rebalance:
+    changes: tuple[Change, ...] = ()
+    wants_ha_states: frozenset[RouterId] = frozenset()
+
+
+def calm(snapshot: Snapshot, verdicts: Mapping[AgentId, AgentLiveness]) -> str | None:
+    """None when no managed agent is dead, suspect, going quiet, recovering or draining; else why not calm."""
+    for agent in sorted(snapshot.agents.values(), key=lambda a: a.id):
+        verdict = verdicts.get(agent.id)
+        if not agent.is_managed or verdict is None:
+            continue
+        if verdict.verdict is not Verdict.ALIVE or verdict.quiet:
+            state = "going quiet" if verdict.verdict is Verdict.ALIVE else verdict.verdict.value
+            return f"{agent.agent_type} {agent.host} is {state}"
+        if agent.draining:
+            return f"{agent.agent_type} {agent.host} is being drained"
+    return None
+
+
+def allowance(starts: Sequence[float], now: float, policy: Policy) -> int:
+    """How many rebalancing moves may start now: the per-minute rate less those started in the last minute."""
+    return max(0, policy.rebalance_moves_per_minute - sum(1 for t in starts if now - t < WINDOW_S))
+
+
+def plan_rebalance(
+    snapshot: Snapshot,
+    verdicts: Mapping[AgentId, AgentLiveness],
+    policy: Policy,
+    eligible: Eligibility,
+    budget: int,
+) -> Rebalance:
+    """Up to `budget` moves that bring each (agent type, zone) group of target agents to max - min <= 1."""
+    if budget <= 0 or calm(snapshot, verdicts) is not None:
+        return Rebalance()
+    changes: list[Change] = []
+    wants: set[RouterId] = set()
+    if policy.manage_l3 and policy.l3_rebalance != "off" and snapshot.l3_bindings is not None:
+        for group in _groups(snapshot, eligible, "L3 agent"):
+            found, wanted = _balance_l3(snapshot, group, policy, eligible, budget - len(changes))
+            changes += found
+            wants |= wanted
+    if (policy.manage_dhcp and policy.dhcp_rebalance and policy.dhcp_agents_per_network is not None
+            and snapshot.dhcp_bindings is not None):
+        for group in _groups(snapshot, eligible, "DHCP agent"):
+            changes += _balance_dhcp(snapshot, group, eligible, budget - len(changes))
+    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]))
+
+
+def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[list[Agent]]:
+    by_zone: dict[str, list[Agent]] = {}
+    for agent in snapshot.agents_of(agent_type):
+        if agent.is_managed and agent.id in eligible.targets:
+            by_zone.setdefault(zone_of(agent), []).append(agent)
+    return [agents for _, agents in sorted(by_zone.items()) if len(agents) > 1]
+
+
+def _balance_l3(
+    snapshot: Snapshot, group: list[Agent], policy: Policy, eligible: Eligibility, budget: int
+) -> tuple[list[Change], set[RouterId]]:
+    bindings: dict[AgentId, set[str]] = {
+        a.id: set(snapshot.l3_bindings.get(a.id, ())) if snapshot.l3_bindings else set() for a in group}
+    changes: list[Change] = []
+    wants: set[RouterId] = set()
+    moved: set[str] = set()
+    while len(changes) < budget:
+        light = min(group, key=lambda a: (len(bindings[a.id]), a.id))
+        change = None
+        for heavy, router_id in _offers(group, bindings, light, moved):
+            router = snapshot.routers.get(RouterId(router_id))
+            if (router is None or router.distributed or light.id in eligible.excluded_for(router_id)
+                    or not restrict_to_zones([light], router.availability_zone_hints)):
+                continue
+            if router.ha:
+                state = snapshot.ha_states.get(RouterId(router_id), {}).get(heavy.id)
+                if state is None:
+                    wants.add(RouterId(router_id))
+                    continue
+                if state != "standby" or not _ready_elsewhere(snapshot, RouterId(router_id), heavy.id):
+                    continue
+                change = Change(ChangeKind.SHIFT_HA_REPLICA, ResourceType.ROUTER, router_id, heavy.id, light.id,
+                                f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} routers, {light.host} "
+                                f"{len(bindings[light.id])}; this replica is standby (the active one stays)")
+            elif policy.l3_rebalance == "all":
+                change = Change(ChangeKind.MOVE_ROUTER, ResourceType.ROUTER, router_id, heavy.id, light.id,
+                                f"rebalancing (rebalance = all): {heavy.host} hosts {len(bindings[heavy.id])} "
+                                f"routers, {light.host} {len(bindings[light.id])}; a legacy router is down for the "
+                                "seconds of its move")
+            if change is not None:
+                break
+        if change is None:
+            break
+        moved.add(change.resource_id)
+        bindings[heavy.id].discard(change.resource_id)
+        bindings[light.id].add(change.resource_id)
+        changes.append(change)
+    return changes, wants
+
+
+def _offers(
+    group: list[Agent], bindings: Mapping[AgentId, set[str]], light: Agent, moved: set[str]
+) -> Iterator[tuple[Agent, str]]:
+    """(source, resource) pairs that would narrow the spread, the most loaded sources first: every agent hosting at
+    least two more than the least loaded one may give it what it does not host yet."""
+    floor = len(bindings[light.id])
+    for heavy in sorted(group, key=lambda a: (-len(bindings[a.id]), a.id)):
+        if len(bindings[heavy.id]) - floor <= 1:
+            return
+        for resource_id in sorted(bindings[heavy.id] - bindings[light.id] - moved):
+            yield heavy, resource_id
+
+
+def _ready_elsewhere(snapshot: Snapshot, router_id: RouterId, leaving: AgentId) -> bool:
+    """Another replica of the router is active: taking this standby one leaves the router forwarding."""
+    states = snapshot.ha_states.get(router_id, {})
+    return any(state == "active" for agent, state in states.items() if agent != leaving)
+
+
+def _balance_dhcp(snapshot: Snapshot, group: list[Agent], eligible: Eligibility, budget: int) -> list[Change]:
+    bindings: dict[AgentId, set[str]] = {
+        a.id: set(snapshot.dhcp_bindings.get(a.id, ())) if snapshot.dhcp_bindings else set() for a in group}
+    changes: list[Change] = []
+    moved: set[str] = set()
+    while len(changes) < budget:
+        light = min(group, key=lambda a: (len(bindings[a.id]), a.id))
+        change = None
+        for heavy, net_id in _offers(group, bindings, light, moved):
+            network = snapshot.networks.get(NetworkId(net_id))
+            if (network is None or not network.dhcp or light.id in eligible.excluded_for(net_id)
+                    or not restrict_to_zones([light], network.availability_zone_hints)):
+                continue
+            change = Change(ChangeKind.SHIFT_NETWORK, ResourceType.NETWORK, net_id, heavy.id, light.id,
+                            f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} networks, {light.host} "
+                            f"{len(bindings[light.id])}")
+            break
+        if change is None:
+            break
+        moved.add(change.resource_id)
+        bindings[heavy.id].discard(change.resource_id)
+        bindings[light.id].add(change.resource_id)
+        changes.append(change)
+    return changes
