@@ -149,6 +149,30 @@ class Confirmations:
 
 
 @dataclass(frozen=True, slots=True)
+class Port:
+    """One row of GET /v2.0/ports, reduced to what proves that an agent serves a router or a network."""
+
+    device_id: str
+    network_id: str
+    device_owner: str
+    host: str
+    """binding:host_id ("" when unbound)."""
+    status: str
+    """"ACTIVE" once the agent of its host has wired it; "DOWN" or "BUILD" before."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortRead:
+    """The ports read for verification (core/verify.py): the router ports and DHCP ports bound to `hosts` (two
+    calls, whatever the number of resources under verification), and every port of the routers in `devices` (read
+    only for a router about to be called unverified: has it any port at all?)."""
+
+    hosts: frozenset[str] = frozenset()
+    devices: frozenset[str] = frozenset()
+    ports: tuple[Port, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One coherent read of the cloud.
 
@@ -166,6 +190,8 @@ class Snapshot:
     ha_states: Mapping[RouterId, Mapping[AgentId, str]] = field(default_factory=dict)
     """For the HA routers the last plan asked about (Plan.wants_ha_states): each replica's ha_state ("active",
     "standby", ...) from GET /routers/{id}/l3-agents. A router missing here is not known, never "standby"."""
+    ports: PortRead | None = None
+    """The ports the last plan asked for (Plan.wants_ports), read for this one; None when none were read."""
 
     def agents_of(self, agent_type: str) -> list[Agent]:
         return sorted((a for a in self.agents.values() if a.agent_type == agent_type), key=lambda a: a.id)

@@ -70,6 +70,8 @@ FIELD: dict[tuple[str, str], Read] = {
     ("L3Agent", "rebalance"): at("l3.rebalance"),
     ("DHCPAgent", "rebalance"): at("dhcp.rebalance"),
     ("Daemon", "rebalance_moves_per_minute"): at("rebalance_moves_per_minute"),
+    ("Daemon", "verify_timeout"): at("verify_timeout_s"),
+    ("Daemon", "verify_attempts"): at("verify_attempts"),
     ("DHCPAgent", "conffile"): at("dhcp.conffile"),
     ("DHCPAgent", "loglevel"): lambda s: None if s.dhcp.loglevel == s.loglevel else s.dhcp.loglevel,
     ("DHCPAgent", "timeout"): at("dhcp.timeout_s"),
@@ -141,6 +143,8 @@ TABLE_IN_POLICY = {
     "l3_rebalance": ("L3Agent", "rebalance"),
     "dhcp_rebalance": ("DHCPAgent", "rebalance"),
     "rebalance_moves_per_minute": ("Daemon", "rebalance_moves_per_minute"),
+    "verify_timeout_s": ("Daemon", "verify_timeout"),
+    "verify_attempts": ("Daemon", "verify_attempts"),
 }
 
 

@@ -221,6 +221,8 @@ def load_settings(path: str) -> Settings:
         max_evacuations_per_minute=count("Daemon", "max_evacuations_per_minute"),
         max_concurrency=count("Daemon", "max_concurrency"),
         rebalance_moves_per_minute=count("Daemon", "rebalance_moves_per_minute"),
+        verify_timeout_s=number("Daemon", "verify_timeout"),
+        verify_attempts=count("Daemon", "verify_attempts"),
         api_retries=count("Daemon", "api_retries"),
         dry_run=v[("Daemon", "dry_run")] is True,
         audit_log=text("Daemon", "audit_log"),

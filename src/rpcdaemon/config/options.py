@@ -112,6 +112,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("Daemon", "rebalance_moves_per_minute", Kind.INT, "6",
            "At most this many rebalancing moves start in any sliding minute (see [L3Agent] rebalance and "
            "[DHCPAgent] rebalance).", minimum=1, maximum=600),
+    Option("Daemon", "verify_timeout", Kind.SECONDS, "60",
+           "A router or network rpcdaemon moved must be wired by its new agent (a port ACTIVE on its host) within "
+           "this long, or it is 'unverified' and moved on to the next best agent. 0: no verification.", minimum=0),
+    Option("Daemon", "verify_attempts", Kind.INT, "2",
+           "How many agents in a row may fail to wire one resource before it is left where it is (with a "
+           "warning).", minimum=1, maximum=10),
     Option("Daemon", "max_concurrency", Kind.INT, "16",
            "API calls in flight at once while acting (different resources).", minimum=1, maximum=256),
     Option("Daemon", "api_retries", Kind.INT, "3", "Retries of a call that failed transiently (5xx, timeout).",

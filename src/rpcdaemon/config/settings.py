@@ -113,6 +113,8 @@ class Settings:
     max_evacuations_per_minute: int = _default("Daemon", "max_evacuations_per_minute")
     max_concurrency: int = _default("Daemon", "max_concurrency")
     rebalance_moves_per_minute: int = _default("Daemon", "rebalance_moves_per_minute")
+    verify_timeout_s: float = _default("Daemon", "verify_timeout")
+    verify_attempts: int = _default("Daemon", "verify_attempts")
     api_retries: int = _default("Daemon", "api_retries")
     dry_run: bool = _default("Daemon", "dry_run")
     audit_log: str | None = _default("Daemon", "audit_log")
@@ -144,6 +146,8 @@ class Settings:
             l3_rebalance=self.l3.rebalance,
             dhcp_rebalance=self.dhcp.rebalance,
             rebalance_moves_per_minute=self.rebalance_moves_per_minute,
+            verify_timeout_s=self.verify_timeout_s,
+            verify_attempts=self.verify_attempts,
             manage_dhcp="DHCPAgent" in self.plugins,
             manage_l3="L3Agent" in self.plugins,
         )

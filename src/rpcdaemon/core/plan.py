@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from rpcdaemon.core.actions import Change, ChangeKind
+from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
 from rpcdaemon.core.dhcp import plan_dhcp
 from rpcdaemon.core.drain import plan_drain
 from rpcdaemon.core.l3 import plan_l3
@@ -36,6 +36,7 @@ from rpcdaemon.core.safety import (
     zone_of,
 )
 from rpcdaemon.core.vanish import assess_read, find_vanished
+from rpcdaemon.core.verify import UNVERIFIED_MEMORY_S, Landing, record_landings, verify
 from rpcdaemon.model import Agent, AgentId, RouterId, Snapshot
 
 REFUSAL_MEMORY_S = 300.0
@@ -64,6 +65,10 @@ class CoreState:
     """The last plan was made to be carried out (not as a standby)."""
     rebalance_starts: tuple[float, ...] = ()
     """When the rebalancing moves of the last minute were planned (core/rebalance.py: the rate limit)."""
+    landings: Mapping[tuple[ResourceType, str, AgentId], Landing] = field(default_factory=dict)
+    """What rpcdaemon put on an agent and has not seen wired yet (core/verify.py)."""
+    verify_failures: Mapping[str, int] = field(default_factory=dict)
+    """Per resource, how many agents in a row took it and never wired it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,10 @@ class Plan:
     shell reads them (GET /routers/{id}/l3-agents) into Snapshot.ha_states and plans again."""
     draining: frozenset[AgentId] = frozenset()
     """Agents being drained (core/drain.py)."""
+    verified: tuple[tuple[Landing, float], ...] = ()
+    """Landings proven wired this plan, with the seconds each took (core/verify.py)."""
+    unverified: tuple[Landing, ...] = ()
+    """Landings not wired within verify_timeout_s: planned again elsewhere (their changes are in `changes`)."""
 
 
 def make_plan(
@@ -164,6 +173,19 @@ def make_plan(
     admin_down = frozenset(a for a in evacuable if admin_down_confirmed(snapshot.agents[a], verdicts[a], policy))
     changes = never_from_the_living(changes, verdicts, trust.removable_networks, admin_down)
 
+    # proof that what rpcdaemon moved serves; what an agent took and never wired goes to the next best agent
+    check = verify(snapshot, state.landings, state.verify_failures, now, policy, eligible)
+    landings = check.pending if check.pending is not None else state.landings
+    failures = dict(state.verify_failures)
+    for landing, _ in check.verified:
+        failures.pop(landing.resource_id, None)
+    for landing in check.unverified:
+        failures[landing.resource_id] = failures.get(landing.resource_id, 0) + 1
+        refusals[(landing.resource_id, landing.agent_id)] = now + UNVERIFIED_MEMORY_S
+    touched = {c.resource_id for c in changes}
+    changes += [c for c in check.changes if c.resource_id not in touched]
+    notes += check.notes
+
     # deliberate moves from live agents, each only once its resource is served elsewhere: a drain an operator
     # asked for (after the repairs, on other resources), then rebalancing (only when there is nothing else to do)
     wants: set[RouterId] = set()
@@ -184,9 +206,9 @@ def make_plan(
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
     plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), trust.reread,
-                news, frozenset(wants), draining)
+                news, frozenset(wants), draining, check.verified, check.unverified)
     return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown, first_plan_at,
-                           state.stood_by or standby, not standby, starts)
+                           state.stood_by or standby, not standby, starts, landings, failures)
 
 
 def never_from_the_living(
@@ -220,6 +242,11 @@ def remember_refusals(state: CoreState, refused: Iterable[tuple[str, AgentId]], 
     for key in refused:
         refusals[key] = now + REFUSAL_MEMORY_S
     return replace(state, refusals=refusals)
+
+
+def remember_landings(state: CoreState, added: Iterable[tuple[ResourceType, str, AgentId]], now: float) -> CoreState:
+    """The adds Neutron accepted join what awaits proof that it serves (core/verify.py)."""
+    return replace(state, landings=record_landings(state.landings, added, now))
 
 
 def hosts_work(agent: Agent, snapshot: Snapshot) -> bool:

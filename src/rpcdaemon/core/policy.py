@@ -47,5 +47,10 @@ class Policy:
     """[DHCPAgent] rebalance: spread networks evenly (it matters only with a number in dhcp_agents_per_network)."""
     rebalance_moves_per_minute: int = 6
     """How many rebalancing moves may start in any sliding minute (both types together)."""
+    verify_timeout_s: float = 60.0
+    """A resource rpcdaemon put on an agent must be wired (a port ACTIVE on its host) within this long, or it is
+    "unverified" and planned again elsewhere (core/verify.py). 0: no verification."""
+    verify_attempts: int = 2
+    """How many agents in a row may fail to wire one resource before rpcdaemon leaves it where it is."""
     manage_dhcp: bool = True
     manage_l3: bool = True

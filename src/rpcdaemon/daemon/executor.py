@@ -81,6 +81,7 @@ class Executor:
         self._backoff_s = backoff_s
         self.dry_run = dry_run
         self._member = member
+        self.member = member
         self._on_result = on_result
         self.may_act = may_act
         """Asked before every API call: False (this replica lost the right to act) sends nothing more."""

@@ -126,6 +126,12 @@ class Daemon:
                                        for z in report.plan.zones.values())
             self.metrics.read_untrusted.set(int(any(a.startswith("UNTRUSTED") for a in report.plan.alarms)))
             self.metrics.observe_exposure(report.snapshot, report.plan.verdicts, self.reconciler.policy)
+            for landing, seconds in report.plan.verified:
+                self.metrics.verified.labels(landing.resource_type.value).inc()
+                self.metrics.verify_seconds.observe(seconds)
+            for landing in report.plan.unverified:
+                self.metrics.unverified.labels(landing.resource_type.value).inc()
+            self.metrics.awaiting.set(len(self.reconciler.state.landings))
 
     def ready(self) -> bool:
         """Ready after the first pass that read the cloud."""

@@ -45,6 +45,7 @@ def build_status(view: StatusView) -> dict[str, Any]:
     zones: list[dict[str, Any]] = []
     notes: list[str] = []
     pending: list[dict[str, Any]] = []
+    verification: dict[str, Any] = {"verified": [], "unverified": []}
     warming_up = True
     if report is not None and report.snapshot is not None and report.plan is not None:
         snap, plan = report.snapshot, report.plan
@@ -58,6 +59,7 @@ def build_status(view: StatusView) -> dict[str, Any]:
                 "agent_mode": agent.agent_mode.value if agent.is_l3 else None,
                 "api_alive": agent.alive, "verdict": verdict.verdict.value, "reason": verdict.reason,
                 "silent_s": round(verdict.silent_s, 1), "quiet": verdict.quiet,
+                "draining": agent.draining, "drain_acting": agent.id in plan.draining,
                 "load": len(l3.get(agent.id, ())) if agent.is_l3 else len(dhcp.get(agent.id, ())),
             })
         zones = [
@@ -67,6 +69,13 @@ def build_status(view: StatusView) -> dict[str, Any]:
         ]
         notes = list(plan.notes)
         warming_up = plan.warming_up
+        verification = {
+            "verified": [{"resource_type": landing.resource_type.value, "resource_id": landing.resource_id,
+                          "agent": landing.agent_id, "seconds": round(seconds, 2)}
+                         for landing, seconds in plan.verified],
+            "unverified": [{"resource_type": landing.resource_type.value, "resource_id": landing.resource_id,
+                            "agent": landing.agent_id} for landing in plan.unverified],
+        }
         pending = [r.change.as_dict() | {"outcome": r.outcome, "detail": r.detail}
                    for r in report.results if not r.ok]
     last_pass = None
@@ -95,6 +104,7 @@ def build_status(view: StatusView) -> dict[str, Any]:
         "disrupted": any(z["disrupted"] for z in zones),
         "notes": notes,
         "pending": pending,
+        "verification": verification,
         "recent_actions": [dict(r) for r in view.recent_actions],
     })
     return document

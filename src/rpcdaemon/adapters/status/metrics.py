@@ -18,7 +18,7 @@ from rpcdaemon.core.policy import Policy
 from rpcdaemon.model import DHCP_AGENT, L3_AGENT, AgentId, BusKind, MalformedKind, PassOutcome, Snapshot
 
 ACTION_OUTCOMES = tuple(ChangeOutcome)
-API_METHODS = ("GET", "POST", "DELETE")
+API_METHODS = ("GET", "POST", "PUT", "DELETE")
 API_RESULTS = ("2xx", "4xx", "5xx", "error")
 PASS_OUTCOMES = tuple(PassOutcome)
 BUS_KINDS = (BusKind.HEARTBEAT, BusKind.NOTIFICATION, BusKind.OTHER)
@@ -63,6 +63,16 @@ class Metrics:
         self.dhcp_below_target = Gauge("rpcdaemon_dhcp_networks_below_target",
                                        "DHCP networks served by fewer live DHCP agents than they should be, at the "
                                        "last read", registry=r)
+        self.verified = Counter("rpcdaemon_verified", "Moves proven wired by their new agent (a port ACTIVE on its "
+                                "host), by resource type", ["resource_type"], registry=r)
+        self.unverified = Counter("rpcdaemon_unverified", "Moves not wired within verify_timeout (planned again "
+                                  "elsewhere), by resource type", ["resource_type"], registry=r)
+        self.verify_seconds = Histogram("rpcdaemon_verify_seconds", "From a move to its proof", registry=r,
+                                        buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300))
+        self.awaiting = Gauge("rpcdaemon_awaiting_verification", "Moves awaiting proof that they serve", registry=r)
+        for resource_type in ("router", "network"):
+            self.verified.labels(resource_type)
+            self.unverified.labels(resource_type)
         for action in ChangeKind:
             for change_outcome in ACTION_OUTCOMES:
                 self.actions.labels(action.value, change_outcome.value)
