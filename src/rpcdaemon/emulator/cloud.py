@@ -9,6 +9,7 @@ existed), injects faults on demand, and can make list answers cost what a real s
 
 `Cloud` is the one object the rest of the code holds, assembled from one module per concern:
 - state.py: the store (agents, networks, subnets, routers, bindings), its lock, notifications and liveness;
+- ports.py: the ports the bindings make, their activation by the agents, HA states, inert agents;
 - rows.py: the rows as the API shows them; resources.py: building, and the resource API with Neutron's cascades;
 - scheduling.py: the scheduling calls and lists, with Neutron's order of checks;
 - faults.py: injected errors, delays, resets, garbage, lies and races (`Faults`, composed: `cloud.faults`);

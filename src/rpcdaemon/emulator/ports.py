@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+import random
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from rpcdaemon.emulator.errors import ApiError, router_not_found
@@ -52,7 +54,6 @@ DISTRIBUTED_INTERFACE = "network:router_interface_distributed"
 HA_NETWORK_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "rpcdaemon-emulator:ha-network"))
 """The tenant's HA network, where the HA ports are (Neutron hides it from the tenant; not in the emulator's
 network lists)."""
-_PORT_NS = uuid.uuid5(uuid.NAMESPACE_URL, "rpcdaemon-emulator:ports")
 
 PortKey = tuple[str, str, str]
 """("dhcp", network, agent), ("ha", router, agent) or ("iface", router, subnet)"""
@@ -82,7 +83,22 @@ class HaActive:
 
 def dhcp_device_id(host: str, net_id: str) -> str:
     """Neutron's DHCP port device_id: "dhcp" + uuid5(NAMESPACE_DNS, host) + "-" + network id."""
-    return f"dhcp{uuid.uuid5(uuid.NAMESPACE_DNS, host)}-{net_id}"
+    return f"dhcp{_host_uuid(host)}-{net_id}"
+
+
+@lru_cache(maxsize=4096)
+def _host_uuid(host: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_DNS, host)
+
+
+@lru_cache(maxsize=65536)
+def _address(cidr: str, offset: int) -> str:
+    """The offset-th address of a subnet ("" when there is none)."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return ""
+    return str(net.network_address + offset) if net.num_addresses > offset else ""
 
 
 class PortState(NeutronState):
@@ -97,7 +113,8 @@ class PortState(NeutronState):
         self.ports: dict[str, PortRec] = {}
         """port id -> port"""
         self._port_ids: dict[PortKey, str] = {}
-        self._port_seq = 0
+        self._port_rng = random.Random((self.seed or 0) + 104729)
+        """port ids: deterministic with the seed, without drawing from the sequence of the other ids"""
         self._waiting: dict[str, set[str]] = {}
         """agent id -> the ports bound to its host that it has not activated yet"""
         self._due: list[tuple[float, str]] = []
@@ -105,6 +122,9 @@ class PortState(NeutronState):
         self._router_ifaces: dict[str, list[str]] = {}
         """router id -> the subnets it has an interface on"""
         self._ha_routers: set[str] = set()
+        self._ha_dirty: set[str] = set()
+        """HA routers whose election may have another outcome since it last ran (a replica added, removed or
+        activated, an agent of a replica dead or restarted)"""
         self._ha_active: dict[str, HaActive] = {}
         self._ha_lost: dict[str, float] = {}
         """HA router -> when its last active replica went away with no successor"""
@@ -131,7 +151,8 @@ class PortState(NeutronState):
             return [a.id for a in targets]
 
     def set_activation_delay(self, seconds: float) -> None:
-        """What waits is activated `seconds` after its binding from now on (what is done stays done)."""
+        """From now on, a port waiting for its agent is activated `seconds` after its binding (at once when that
+        time has passed); what is activated stays so."""
         if not seconds >= 0:
             raise ValueError("activation_delay_s must be >= 0")
         with self.transaction():
@@ -145,14 +166,20 @@ class PortState(NeutronState):
         with self.transaction():
             self._settle()
             super().set_agent_down(agent_id)
+            self._agent_changed(agent_id)
             self._settle()
 
     def set_agent_up(self, agent_id: str) -> None:
         with self.transaction():
             self._settle()
             super().set_agent_up(agent_id)
+            self._agent_changed(agent_id)
             self._reschedule(agent_id)
             self._settle()
+
+    def _agent_changed(self, agent_id: str) -> None:
+        """The agent died or restarted: the HA routers it has a replica of hold an election."""
+        self._ha_dirty.update(r for r in self.l3.get(agent_id, ()) if r in self._ha_routers)
 
     # --- the bindings make and unmake ports (lock held) ------------------------------------------------------
 
@@ -180,6 +207,7 @@ class PortState(NeutronState):
         router = self.routers.get(router_id)
         if router is not None and router["ha"]:
             self._ha_routers.add(router_id)
+            self._ha_dirty.add(router_id)
             self._new_port(("ha", router_id, agent_id), HA_NETWORK_ID, router_id, HA_INTERFACE, None, agent_id)
         self._rebind_interfaces(router_id)
         self._settle()
@@ -190,6 +218,8 @@ class PortState(NeutronState):
         if not super()._unbind_router(agent_id, router_id):
             return False
         self._drop_port(("ha", router_id, agent_id))
+        if router_id in self._ha_routers:
+            self._ha_dirty.add(router_id)
         self._rebind_interfaces(router_id)
         self._settle()
         return True
@@ -229,13 +259,13 @@ class PortState(NeutronState):
         for subnet_id in self._router_ifaces.pop(router_id, []):
             self._drop_port(("iface", router_id, subnet_id))
         self._ha_routers.discard(router_id)
+        self._ha_dirty.discard(router_id)
         self._ha_active.pop(router_id, None)
         self._ha_lost.pop(router_id, None)
 
     def _new_port(self, key: PortKey, network_id: str, device_id: str, owner: str, subnet_id: str | None,
                   agent_id: str | None) -> PortRec:
-        port_id = str(uuid.uuid5(_PORT_NS, f"{key}:{self._port_seq}"))  # no draw from the seeded id sequence
-        self._port_seq += 1
+        port_id = str(uuid.UUID(int=self._port_rng.getrandbits(128), version=4))
         agent = self.agents.get(agent_id) if agent_id else None
         port = PortRec(port_id, key, network_id, device_id, owner, subnet_id, agent_id,
                        agent.host if agent is not None else "", self.clock())
@@ -327,15 +357,20 @@ class PortState(NeutronState):
             port.active_at = at
             if port.agent_id:
                 self._waiting.get(port.agent_id, set()).discard(port_id)
+            if port.key[0] == "ha":
+                self._ha_dirty.add(port.key[1])
 
     def _settle(self) -> None:
         """Decide what happened up to now with the present states of the agents (see the module docstring):
         activations, then who is active of each HA router, then the activations of the interfaces that moved."""
         now = self.clock()
         self._activate_due(now)
-        for router_id in list(self._ha_routers):
-            self._elect(router_id, now)
-        self._activate_due(now)
+        if self._ha_dirty:
+            for router_id in sorted(self._ha_dirty):
+                if router_id in self._ha_routers:
+                    self._elect(router_id, now)
+            self._ha_dirty.clear()
+            self._activate_due(now)
 
     def _elect(self, router_id: str, now: float) -> None:
         replicas = [a for a in self._router_hosts.get(router_id, ()) if a in self.agents]
@@ -401,13 +436,7 @@ class PortState(NeutronState):
         }
 
     def _fixed_ip(self, subnet_id: str, offset: int) -> dict[str, str]:
-        subnet = self.subnets[subnet_id]
-        try:
-            net = ipaddress.ip_network(subnet["cidr"], strict=False)
-            address = str(net.network_address + offset) if net.num_addresses > offset else ""
-        except ValueError:
-            address = ""
-        return {"subnet_id": subnet_id, "ip_address": address}
+        return {"subnet_id": subnet_id, "ip_address": _address(self.subnets[subnet_id]["cidr"], offset)}
 
     def _visible(self, port: PortRec) -> bool:
         kind, resource, _ = port.key
