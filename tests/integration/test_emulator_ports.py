@@ -20,6 +20,7 @@ import requests
 
 from clocks import FakeClock
 from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
+from rpcdaemon.emulator.main import build_parser
 from rpcdaemon.emulator.server import EmulatorServer, serve
 
 DOWN_TIME = 75.0
@@ -292,3 +293,8 @@ def test_a_built_cloud_has_ports_for_its_networks_and_routers() -> None:
         ports = requests.get(f"{server.url}/v2.0/ports", timeout=10).json()["ports"]
         assert {p["status"] for p in ports} == {"ACTIVE"}
         assert all(p["binding:host_id"] in ("net-1", "net-2") for p in ports)
+
+
+def test_the_emulator_command_sets_the_activation_delay() -> None:
+    assert build_parser().parse_args([]).activation_delay == 0.5
+    assert build_parser().parse_args(["--activation-delay", "2"]).activation_delay == 2.0

@@ -425,7 +425,7 @@ class PortState(NeutronState):
         elif port.key[0] == "dhcp":
             fixed_ips = [self._fixed_ip(s, 2) for s in sorted(self._net_subnets.get(port.network_id, ()))
                          if self.subnets[s]["enable_dhcp"]]
-        project = "" if port.key[0] in ("ha", "dhcp") else PROJECT_ID
+        project = "" if port.key[0] == "ha" else PROJECT_ID  # HA ports belong to no tenant
         return {
             "id": port.id, "name": "", "network_id": port.network_id, "device_id": port.device_id,
             "device_owner": port.device_owner, "binding:host_id": port.host,
