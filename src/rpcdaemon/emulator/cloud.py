@@ -9,6 +9,7 @@ existed), injects faults on demand, and can make list answers cost what a real s
 
 `Cloud` is the one object the rest of the code holds, assembled from one module per concern:
 - state.py: the store (agents, networks, subnets, routers, bindings), its lock, notifications and liveness;
+- ports.py: the ports the bindings make, their activation by the agents, HA states, inert agents;
 - rows.py: the rows as the API shows them; resources.py: building, and the resource API with Neutron's cascades;
 - scheduling.py: the scheduling calls and lists, with Neutron's order of checks;
 - faults.py: injected errors, delays, resets, garbage, lies and races (`Faults`, composed: `cloud.faults`);
@@ -34,9 +35,8 @@ from rpcdaemon.emulator.cost import ApiWorkers, check_cost, pay
 from rpcdaemon.emulator.errors import ApiError, agent_not_found, network_not_found, router_not_found
 from rpcdaemon.emulator.faults import LIES, LIST_KEYS, Answers, Fault, Faults, split_pattern
 from rpcdaemon.emulator.resources import ResourceApi
-from rpcdaemon.emulator.rows import PROJECT_ID
 from rpcdaemon.emulator.scheduling import SchedulingApi
-from rpcdaemon.emulator.state import DHCP, DVR_ONLY_MODES, L3, L3_MODES, OVS, AgentRec, Notify
+from rpcdaemon.emulator.state import DHCP, DVR_ONLY_MODES, L3, L3_MODES, OVS, PROJECT_ID, AgentRec, Notify
 
 __all__ = [
     "CALL_LOG_MAX", "DHCP", "DVR_ONLY_MODES", "L3", "L3_MODES", "LIES", "LIST_KEYS", "OVS", "PROJECT_ID", "AgentRec",
@@ -70,6 +70,9 @@ class Cloud(SchedulingApi, ResourceApi):
     """Neutron's option: the DHCP agents a network is put on when a subnet is created in it."""
     max_l3_agents_per_router: int = 3
     """Neutron's option: the most L3 agents an HA router is put on when it is created (0: every candidate)."""
+    activation_delay_s: float = 0.0
+    """Seconds (on `clock`) from a port's binding to its activation by the agent of its host (ports.py). 0 here, so
+    that a replica bound by hand is active at once as before; Cloud.build's default is 0.5."""
     agents: dict[str, AgentRec] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -99,15 +102,17 @@ class Cloud(SchedulingApi, ResourceApi):
               dhcp_per_network: int = 1, agent_down_time: float = 75.0, seed: int | None = None,
               availability_zones: int = 1, clock: Callable[[], float] = time.time,
               report_interval: float | None = None, latency_s: float = 0.0, l3_agent_mode: str = "legacy",
-              dvr_agents: int = 0, row_cost_s: float = 0.0, list_base_s: float = 0.0, api_workers: int = 0) -> Cloud:
+              dvr_agents: int = 0, row_cost_s: float = 0.0, list_base_s: float = 0.0, api_workers: int = 0,
+              activation_delay_s: float = 0.5) -> Cloud:
         """Hosts net-1, net-2... each with a DHCP and/or an L3 agent (zone "nova", or az-1..az-N round robin);
         networks (one DHCP subnet each) bound round robin to `dhcp_per_network` DHCP agents, legacy routers bound
-        round robin to the L3 agents; compute hosts cmp-1, cmp-2... with an L3 agent in `dvr` mode each (hosting
-        nothing rpcdaemon may touch)."""
+        round robin to the L3 agents, router n with an interface on network n's subnet when there is a network n;
+        compute hosts cmp-1, cmp-2... with an L3 agent in `dvr` mode each (hosting nothing rpcdaemon may touch).
+        Ports go ACTIVE `activation_delay_s` after their binding (on `clock`)."""
         if min(dhcp_agents, l3_agents, networks, routers, dhcp_per_network, availability_zones, dvr_agents) < 0:
             raise ValueError("counts must be >= 0")
         cloud = cls(agent_down_time=agent_down_time, report_interval=report_interval, clock=clock, seed=seed,
-                    latency_s=latency_s)
+                    latency_s=latency_s, activation_delay_s=activation_delay_s)
         cloud.set_cost(row_cost_s=row_cost_s, list_base_s=list_base_s, api_workers=api_workers)
 
         def zone(i: int) -> str:
@@ -117,18 +122,22 @@ class Cloud(SchedulingApi, ResourceApi):
         l3_ids = [cloud.add_agent(L3, f"net-{i + 1}", zone(i), agent_mode=l3_agent_mode) for i in range(l3_agents)]
         for i in range(dvr_agents):
             cloud.add_agent(L3, f"cmp-{i + 1}", zone(i), agent_mode="dvr")
+        net_ids = []
         for n in range(networks):
             net_id = cloud.add_network(name=f"net{n}")
+            net_ids.append(net_id)
             for k in range(min(dhcp_per_network, len(dhcp_ids))):
                 cloud.bind_network(dhcp_ids[(n + k) % len(dhcp_ids)], net_id)
         for n in range(routers):
             router_id = cloud.add_router(name=f"router{n}")
             if l3_ids:
                 cloud.bind_router(l3_ids[n % len(l3_ids)], router_id)
+            if n < len(net_ids):
+                cloud.add_router_interface(router_id, cloud.subnets_of(net_ids[n])[0])
         return cloud
 
     def delete_router(self, router_id: str) -> None:
-        """Delete a router and its L3 bindings (Neutron cascades); a race waiting for it goes too."""
+        """Delete a router, its L3 bindings and its ports (Neutron cascades); a race waiting for it goes too."""
         with self.transaction():
             super().delete_router(router_id)
             self.faults.drop_race(router_id)

@@ -1,8 +1,9 @@
 """The emulator's control API (/_emulator/...): drive the emulated cloud from another process.
 
 Why it exists: the benchmarks and a shell run the emulator in its own process (`rpcdaemon emulator`) and still
-need to kill and revive agents, inject faults and races, set latency and the cost model, and read the call counts
-and log, over the same HTTP port. Control calls are neither counted, delayed nor faulted.
+need to kill and revive agents, make them inert (they take routers and networks but never activate them), inject
+faults and races, set latency, the cost model and the ports' activation delay, and read the call counts and log,
+over the same HTTP port. Control calls are neither counted, delayed nor faulted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def control(cloud: Cloud, method: str, path: str, body: Any) -> tuple[int, Any]:
     if body is not None and not isinstance(body, dict):
         raise ApiError(400, "HTTPBadRequest", "the body must be a JSON object")
     spec: dict[str, Any] = body or {}
+    found = re.match(r"^/_emulator/agents/([^/]+)/inert/?$", path)
+    if found and method == "POST":
+        inert = spec.get("inert", True)
+        if not isinstance(inert, bool):
+            raise ApiError(400, "HTTPBadRequest", "inert must be true or false")
+        agent_ids = cloud.set_inert(unquote(found.group(1)), inert)
+        return 200, {"agents": [cloud.show_agent(a) for a in agent_ids], "inert": inert}
     routes: dict[tuple[str, str], Callable[[], tuple[int, Any]]] = {
         ("GET", "/_emulator/stats"): lambda: (200, cloud.stats()),
         ("GET", "/_emulator/calls"): lambda: (200, {"calls": cloud.call_log()}),
@@ -37,6 +45,7 @@ def control(cloud: Cloud, method: str, path: str, body: Any) -> tuple[int, Any]:
             scheduler_body(spec, "router_id"), scheduler_body(spec, "agent_id"))),
         ("POST", "/_emulator/latency"): lambda: _done(lambda: _set_latency(cloud, spec)),
         ("POST", "/_emulator/cost"): lambda: _done(lambda: _set_cost(cloud, spec)),
+        ("POST", "/_emulator/activation-delay"): lambda: _done(lambda: _set_activation_delay(cloud, spec)),
     }
     action = routes.get((method, path.rstrip("/")))
     if action is None:
@@ -71,3 +80,11 @@ def _set_latency(cloud: Cloud, spec: dict[str, Any]) -> None:
         raise ValueError("latency_s (or latency_ms) must be a number >= 0")
     cloud.latency_s = float(value)
 
+
+
+def _set_activation_delay(cloud: Cloud, spec: dict[str, Any]) -> None:
+    """{"activation_delay_s": X}: ports bound from now on go ACTIVE X seconds (on the cloud's clock) after."""
+    value = spec.get("activation_delay_s")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError("activation_delay_s must be a number >= 0")
+    cloud.set_activation_delay(float(value))

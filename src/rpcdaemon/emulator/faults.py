@@ -25,6 +25,7 @@ LIST_KEYS = {
     "/v2.0/networks": "networks",
     "/v2.0/subnets": "subnets",
     "/v2.0/routers": "routers",
+    "/v2.0/ports": "ports",
     "/v2.0/agents/{id}/dhcp-networks": "networks",
     "/v2.0/agents/{id}/l3-routers": "routers",
     "/v2.0/networks/{id}/dhcp-agents": "agents",

@@ -1,7 +1,7 @@
 """The emulated Neutron's API handlers: one function per route, from a parsed request to (status, answer).
 
 Why it exists: this is where a request becomes a call on the cloud and its answer becomes what Neutron 29 would
-render: `fields=` and filters on the four top-level lists, limit/marker pagination with `<resource>_links` (next
+render: `fields=` and filters on the five top-level lists, limit/marker pagination with `<resource>_links` (next
 when a page is full, previous always), and nothing of that on the scheduler sub-resources
 (/agents/{id}/dhcp-networks and the like), whose controllers ignore the query string; a bad request body or query
 answered 400 with a NeutronError. No sockets here: routes.py maps paths to these functions and server.py speaks
@@ -19,7 +19,7 @@ from rpcdaemon.emulator.cloud import Cloud
 from rpcdaemon.emulator.errors import ApiError
 
 PAGING_KEYS = frozenset({"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir"})
-RESOURCES = ("agent", "network", "subnet", "router")
+RESOURCES = ("agent", "network", "subnet", "router", "port")
 
 
 @dataclass
@@ -251,6 +251,14 @@ def create_router(req: Request) -> tuple[int, Any]:
 def delete_router(req: Request) -> tuple[int, Any]:
     req.cloud.delete_router(req.ids[0])
     return 204, None
+
+
+def list_ports(req: Request) -> tuple[int, Any]:
+    return 200, _listing(req, "ports", req.cloud.port_rows())
+
+
+def show_port(req: Request) -> tuple[int, Any]:
+    return 200, {"port": _fields(req.cloud.show_port(req.ids[0]), req.query)}
 
 
 def agent_networks(req: Request) -> tuple[int, Any]:

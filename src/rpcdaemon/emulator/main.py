@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default 0: no bound)")
     parser.add_argument("--agent-down-time", type=_seconds, default=75.0, metavar="S",
                         help="seconds without a heartbeat before an agent shows alive=false (default 75)")
+    parser.add_argument("--activation-delay", type=_seconds, default=0.5, metavar="S",
+                        help="seconds from a port's binding to its activation by the agent of its host (default 0.5)")
     parser.add_argument("--seed", type=int, default=None, help="deterministic ids")
     parser.add_argument("--transport-url", default=None,
                         help="publish heartbeats and notifications on this RabbitMQ (amqp:// or rabbit:// URL)")
@@ -106,7 +108,8 @@ def _run(opts: argparse.Namespace, host: str, port: int, stop: threading.Event) 
                         agent_down_time=opts.agent_down_time, seed=opts.seed,
                         availability_zones=opts.availability_zones, latency_s=opts.latency_ms / 1000.0,
                         dvr_agents=opts.dvr_agents, row_cost_s=opts.row_cost_us / 1e6,
-                        list_base_s=opts.list_base_ms / 1000.0, api_workers=opts.api_workers)
+                        list_base_s=opts.list_base_ms / 1000.0, api_workers=opts.api_workers,
+                        activation_delay_s=opts.activation_delay)
     try:
         server = serve(cloud, host, port)
     except OSError as exc:

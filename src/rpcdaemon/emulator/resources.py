@@ -62,6 +62,12 @@ class ResourceApi(NeutronRows):
             self.emit("router.create.end", {"router": self.router_row(router_id)})
             return router_id
 
+    def add_router_interface(self, router_id: str, subnet_id: str) -> str:
+        """Give a router an interface on a subnet, with no checks (for building topologies): its port, bound
+        where the router is served (ports.py); the port id (the existing one when it has one there already)."""
+        with self.transaction():
+            return self._add_interface(router_id, subnet_id)
+
     def bind_network(self, agent_id: str, net_id: str) -> None:
         """Put a network on a DHCP agent, with no checks (for building topologies)."""
         with self.transaction():
@@ -88,13 +94,15 @@ class ResourceApi(NeutronRows):
             self.emit("network.delete.end", {"network_id": net_id, "network": row})
 
     def delete_router(self, router_id: str) -> None:
-        """Delete a router and its L3 bindings (Neutron cascades)."""
+        """Delete a router, its L3 bindings and its ports (Neutron cascades; it would refuse a router with
+        interfaces, RouterInUse: the emulator deletes them, as before interfaces existed)."""
         with self.transaction():
             if router_id not in self.routers:
                 raise router_not_found(router_id)
             row = self.router_row(router_id)
             for agent_id in list(self._router_hosts.get(router_id, ())):
                 self._unbind_router(agent_id, router_id)
+            self._drop_router_ports(router_id)
             self._router_hosts.pop(router_id, None)
             del self.routers[router_id]
             self.emit("router.delete.end", {"router_id": router_id, "router": row})

@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rpcdaemon.emulator.state import DHCP, L3, OVS, AgentRec, NeutronState
+from rpcdaemon.emulator.ports import PortState
+from rpcdaemon.emulator.state import DHCP, L3, OVS, PROJECT_ID, AgentRec
 
-PROJECT_ID = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 _BINARIES = {
     DHCP: ("neutron-dhcp-agent", "dhcp_agent"),
     L3: ("neutron-l3-agent", "l3_agent"),
@@ -24,7 +24,7 @@ _BINARIES = {
 }
 
 
-class NeutronRows(NeutronState):
+class NeutronRows(PortState):
     """Rows of the state; the caller holds the lock (the *_rows methods take it)."""
 
     def agent_row(self, agent: AgentRec) -> dict[str, Any]:

@@ -160,8 +160,8 @@ class SchedulingApi(NeutronRows):
             return [self.router_row(r) if r in self.routers else {"id": r} for r in routers]
 
     def agents_hosting_router(self, router_id: str) -> list[dict[str, Any]]:
-        """GET /v2.0/routers/{router_id}/l3-agents; rows of an HA router carry ha_state: "active" on the first
-        hosting agent that is alive and enabled, "standby" on the others."""
+        """GET /v2.0/routers/{router_id}/l3-agents; rows of an HA router carry ha_state: "active" on the replica
+        keepalived made active, "standby" on the others (ports.py, PortState.ha_states)."""
         with self.lock:
             router = self.routers.get(router_id)
             if router is None:
@@ -169,9 +169,9 @@ class SchedulingApi(NeutronRows):
             hosts = [self.agents[a] for a in self._router_hosts.get(router_id, ()) if a in self.agents]
             rows = [self.agent_row(a) for a in hosts]
             if router["ha"] and rows:
-                active = next((i for i, a in enumerate(hosts) if a.admin_state_up and self.is_alive(a)), 0)
-                for i, row in enumerate(rows):
-                    row["ha_state"] = "active" if i == active else "standby"
+                states = self.ha_states(router_id)
+                for agent, row in zip(hosts, rows, strict=True):
+                    row["ha_state"] = states.get(agent.id, "standby")
             return rows
 
 

@@ -31,6 +31,8 @@ from rpcdaemon.emulator.errors import agent_not_found
 
 LOG = logging.getLogger("rpcdaemon.emulator")
 
+PROJECT_ID = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
+"""The one tenant of the emulated cloud."""
 DHCP = "DHCP agent"
 L3 = "L3 agent"
 OVS = "Open vSwitch agent"
@@ -55,6 +57,10 @@ class AgentRec:
     down_at: float | None = None
     """When its heartbeats stopped (None: it is up)."""
     description: str | None = None
+    inert: bool = False
+    """A fault (ports.py): the agent takes routers and networks but never activates them."""
+    resumed_at: float = 0.0
+    """When it last stopped being inert: what it activates is activated from then on."""
 
 
 class NeutronState:
