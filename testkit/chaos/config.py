@@ -47,6 +47,10 @@ class FaultRates:
     """Hundreds of notifications in about a second on the bus."""
     churn: float = 4.0
     """A tenant deletes a network or a router and creates another (sometimes hinted)."""
+    drain: float = 1.5
+    """An operator drains an agent (the drain mark in its description) and undrains it 3-8 dead periods later."""
+    inert: float = 1.5
+    """An agent takes routers and networks but wires none (its ports never go ACTIVE) for 3-8 dead periods."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ class ChaosConfig:
     ha_routers: int = 6
     dhcp_per_network: int = 2
     ha_replicas: int = 3
+    activation_delay_s: float = 0.3
+    """The emulator's ports go ACTIVE this long after their binding on a working agent."""
+    verify_timeout_s: float = 6.0
+    """rpcdaemon's verify_timeout: short, so that a run sees moves found unverified and moved on."""
     agent_down_time_s: float = 4.0
     check_interval_s: float = 1.0
     hold_down_s: float = 5.0

@@ -36,7 +36,8 @@ class Fleet:
 def build_fleet(config: ChaosConfig) -> Fleet:
     rng = random.Random(config.seed + 11)
     cloud = Cloud(agent_down_time=config.agent_down_time_s, clock=time.monotonic, seed=config.seed,
-                  answer_history_s=30.0, row_cost_s=config.row_cost_s)
+                  answer_history_s=30.0, row_cost_s=config.row_cost_s,
+                  activation_delay_s=config.activation_delay_s)
     big = [f"az-{z + 1}" for z in range(config.zones)]
     small = f"az-{config.zones + 1}" if config.small_zone_agents > 0 else None
     zones = [*big, *([small] if small else [])]

@@ -6,7 +6,9 @@ is the one the call was decided on):
 - an add goes only to an agent the API showed alive;
 - no binding of a resource that still exists (the emulator's truth when it took the call, whatever any list said)
   is removed from an agent the API showed alive (a healthy agent, or one whose heartbeats paused for less than a
-  dead period): a lying list must never be enough;
+  dead period), unless another running agent served it, wired (its port ACTIVE), at that moment (a rebalance or a
+  drain shifts load, it never takes the last serving binding), the agent had not wired it (an unverified move), or
+  an operator marked the agent for draining; a lying list must never be enough;
 - nothing is removed from a zone where a majority of its managed agents of that type (and at least 3) had been
   shown dead for `settle_s` already: the disruption guard (compute-node `dvr` agents are no part of that count);
 - an agent rpcdaemon judged dead gets nothing until it has been back for hold_down (less any forward jump of
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rpcdaemon.emulator.cloud import DHCP, L3, Call, Cloud
+from rpcdaemon.emulator.ports import RemovalFacts
 from testkit.chaos.history import AgentHistory
 
 AGENTS_READ = "GET /v2.0/agents"
@@ -141,6 +144,8 @@ class ActionJudge:
             if not self.history.api_dead(agent_id, read_at):
                 if call.exists is False:
                     return  # the resource was gone: removing its binding is right, wherever it is
+                if allowed_from_live(call.removal):
+                    return
                 state = "healthy" if not self.history.is_down(agent_id, read_at) else (
                     f"down for only {self.history.down_for(agent_id, read_at):.1f}s")
                 wall = time.time() - time.monotonic()
@@ -329,6 +334,23 @@ def _zones(cloud: Cloud, history: AgentHistory) -> tuple[dict[str, str], set[str
     compute = {a.id for a in agents if (info := history.info(a.id)) is not None and info.compute}
     compute |= {a.id for a in agents if a.agent_mode in ("dvr", "dvr_no_external")}
     return zones, compute
+
+
+def allowed_from_live(facts: RemovalFacts | None) -> bool:
+    """May a binding of an existing resource be taken from a live agent? Only when nothing is lost: the agent never
+    wired it (an unverified move), or another running agent serves it, wired (a rebalance or a drain shifts load,
+    it never takes the last serving binding), and an HA router's active replica only from an agent an operator is
+    draining (a rebalance takes standby replicas); a legacy router only from a drained agent (its one binding: the
+    operator accepted the seconds of its move)."""
+    if facts is None:
+        return False
+    if not facts.wired_here:
+        return True
+    if facts.ha:
+        return facts.served_elsewhere and (not facts.active_here or facts.draining)
+    if facts.router:
+        return facts.draining
+    return facts.served_elsewhere
 
 
 def state_problems(cloud: Cloud, history: AgentHistory, targets: Targets, now: float,

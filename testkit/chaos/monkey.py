@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from rpcdaemon.emulator.bus import notification_body
 from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
+from rpcdaemon.model import DRAIN_MARK
 from testkit.chaos.clock import JumpClock
 from testkit.chaos.config import ChaosConfig
 from testkit.chaos.fleet import Fleet
@@ -129,7 +130,7 @@ class ChaosMonkey:
         with self._lock:
             pending, self._scheduled = self._scheduled, []
         for item in sorted(pending):
-            if item.kind in ("revive-flap", "revive-majority", "revive-zone"):
+            if item.kind in ("revive-flap", "revive-majority", "revive-zone", "undrain", "uninert"):
                 item.action()
 
     def parting_kills(self) -> list[str]:
@@ -170,7 +171,7 @@ class ChaosMonkey:
             (rates.binding_lie, self.binding_lie), (rates.agent_row_malformed, self.agent_row_malformed),
             (rates.zone_death, self.zone_death), (rates.dvr_kill, self.dvr_kill),
             (rates.client_swarm, self.client_swarm), (rates.notification_burst, self.notification_burst),
-            (rates.churn, self.churn),
+            (rates.churn, self.churn), (rates.drain, self.drain_one), (rates.inert, self.inert_one),
         ]
         # every fault of the menu strikes at least once, at a seeded moment of the run's first 70% (a zone death in
         # the first half: a majority kill or a clock jump blocks it for a while, and while it is overdue neither
@@ -269,6 +270,40 @@ class ChaosMonkey:
         self._down(agent_id, "agent_kill")
         self._schedule(self._rng.uniform(2.5, 6.0) * self.config.agent_down_time_s, lambda: self._up(agent_id),
                        "revive")
+
+    def _pick_managed(self) -> str | None:
+        """A live agent rpcdaemon manages (not a compute node), not already drained or inert."""
+        now = time.monotonic()
+        with self.cloud.lock:
+            candidates = [a.agent_id for a in self.history.agents()
+                          if not a.compute and not self.history.is_down(a.agent_id, now)
+                          and a.agent_id in self.cloud.agents and not self.cloud.agents[a.agent_id].inert
+                          and not (self.cloud.agents[a.agent_id].description or "")]
+        return self._rng.choice(sorted(candidates)) if candidates else None
+
+    def drain_one(self) -> None:
+        """An operator's `rpcdaemon drain`: the mark in the agent's description; `undrain` (mark cleared, admin up)
+        3 to 8 dead periods later, or when the faults stop."""
+        agent_id = self._pick_managed()
+        if agent_id is None:
+            return
+        self.cloud.update_agent(agent_id, description=f"{DRAIN_MARK} since chaos")
+        self.faults["drain"] += 1
+
+        def undrain() -> None:
+            self.cloud.update_agent(agent_id, admin_state_up=True, description="")
+
+        self._schedule(self._rng.uniform(3.0, 8.0) * self.config.agent_down_time_s, undrain, "undrain")
+
+    def inert_one(self) -> None:
+        """An agent that takes what it is given and wires nothing, for 3 to 8 dead periods."""
+        agent_id = self._pick_managed()
+        if agent_id is None:
+            return
+        self.cloud.set_inert(agent_id, True)
+        self.faults["inert"] += 1
+        self._schedule(self._rng.uniform(3.0, 8.0) * self.config.agent_down_time_s,
+                       lambda: self.cloud.set_inert(agent_id, False), "uninert")
 
     def flap_one(self) -> None:
         """Heartbeats pause for less than a dead period: this must cause nothing at all."""

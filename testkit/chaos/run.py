@@ -95,6 +95,7 @@ def daemon_settings(config: ChaosConfig, url: str) -> Settings:
                        agent_down_time_s=config.agent_down_time_s, agent_down_time_origin="chaos",
                        hold_down_s=config.hold_down_s, max_evacuations_per_minute=config.max_evacuations_per_minute,
                        max_concurrency=8, api_retries=3, audit_log=None, status_listen=("127.0.0.1", 0),
+                       verify_timeout_s=config.verify_timeout_s,
                        l3=replace(base.l3, timeout_s=config.api_timeout_s, ha_replicas=config.ha_replicas),
                        dhcp=replace(base.dhcp, timeout_s=config.api_timeout_s,
                                     agents_per_network=config.dhcp_per_network))

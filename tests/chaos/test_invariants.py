@@ -21,6 +21,7 @@ from testkit.chaos.invariants import (
 )
 
 from rpcdaemon.emulator.cloud import DHCP, L3, Call, Cloud
+from rpcdaemon.emulator.ports import RemovalFacts
 
 M = "me"
 READ = "/v2.0/agents"
@@ -286,3 +287,45 @@ def test_state_counts_only_the_zones_a_resource_is_hinted_to_and_never_compute_n
     targets = Targets(dhcp_per_network=2, ha_replicas=2)
     assert state_problems(cloud, h, targets, time.monotonic()) == []  # one agent in az-1, one L3 agent that counts
     assert d2 not in cloud.stats()["bindings"]["dhcp"][net]
+
+
+def removal(served: bool = False, wired: bool = True, draining: bool = False, router: bool = True,
+            ha: bool = False, active: bool = False) -> RemovalFacts:
+    return RemovalFacts(served, wired, draining, router, ha, active)
+
+
+def test_a_shift_from_a_live_agent_passes_only_when_nothing_is_lost() -> None:
+    """Rebalance, drain and verification take from live agents: the judge allows it only when the resource stays
+    served (another running agent wired it), an HA router keeps its active replica unless an operator drains that
+    agent, a legacy router goes only from a drained agent, and a binding never wired serves nothing to lose."""
+    h = history()
+
+    def flagged(path: str, facts: RemovalFacts) -> bool:
+        ids = ("a1", "n1") if path == DEL_N else ("a1", "r1")
+        return bool(judge_calls(h, read(100.0), Call(100.5, "DELETE", path, ids, 204, M, 100.4, resource=ids[1],
+                                                     exists=True, removal=facts)))
+
+    assert not flagged(DEL_N, removal(served=True, router=False))
+    assert flagged(DEL_N, removal(served=False, router=False))
+    assert flagged(DEL_N, removal(served=False, router=False, draining=True))  # a drain keeps a network served
+    assert not flagged(DEL_R, removal(served=True, ha=True))  # a standby replica
+    assert flagged(DEL_R, removal(served=True, ha=True, active=True))  # rebalance never takes the active one
+    assert not flagged(DEL_R, removal(served=True, ha=True, active=True, draining=True))
+    assert flagged(DEL_R, removal(served=False, ha=True, active=False, draining=True))  # never the last one
+    assert flagged(DEL_R, removal())  # a legacy router from a live agent
+    assert not flagged(DEL_R, removal(draining=True))  # ... unless an operator drains it
+    assert not flagged(DEL_R, removal(wired=False))  # it never served there (unverified)
+
+
+def test_the_emulator_states_the_facts_of_a_removal() -> None:
+    cloud = Cloud(agent_down_time=4.0, clock=time.monotonic, seed=1, activation_delay_s=0.0)
+    agents = [cloud.add_agent(L3, f"net-{i}", "nova") for i in range(3)]
+    router = cloud.add_router(name="r", ha=True)
+    for agent in agents[:2]:
+        cloud.bind_router(agent, router)
+    active = next(a for a, state in cloud.ha_states(router).items() if state == "active")
+    standby = next(a for a in agents[:2] if a != active)
+    assert cloud.removal_facts(DEL_R, router, active) == removal(served=True, ha=True, active=True)
+    assert cloud.removal_facts(DEL_R, router, standby) == removal(served=True, ha=True)
+    cloud.set_agent_down(standby)
+    assert not cloud.removal_facts(DEL_R, router, active).served_elsewhere  # the other replica's agent is dead

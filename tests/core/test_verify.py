@@ -74,7 +74,7 @@ def test_unverified_after_the_timeout_moves_to_another_agent_never_back() -> Non
 def test_a_router_without_any_port_has_nothing_to_wire() -> None:
     snap = cloud()
     state = landed(snap, (ROUTER, "r", "a1"))
-    plan, after = make_plan(replace(snap, ports=ports({"a1"}, devices={"r"})), state, NOW + 61, P)
+    plan, _ = make_plan(replace(snap, ports=ports({"a1"}, devices={"r"})), state, NOW + 61, P)
     assert [landing.resource_id for landing, _ in plan.verified] == ["r"] and not plan.changes
 
 

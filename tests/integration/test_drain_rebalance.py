@@ -7,6 +7,7 @@ the returning agent's hold-down is over, and stops the moment another agent dies
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -141,11 +142,29 @@ def test_the_cli_names_an_unknown_host(make_env: MakeEnv, tmp_path: Path,
 
 def test_rebalance_cli_refuses_beside_a_running_daemon(make_env: MakeEnv, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    import os
-
     env = make_env(l3_agents=2, routers=2, dhcp_agents=1, networks=1)
     conf = config_for(env, tmp_path)
     (tmp_path / "rpcdaemon.pid").write_text(f"{os.getppid()}\n")  # a live process holds the pidfile
     assert cli(["rebalance", "-c", conf]) == 1
     assert "only it acts" in capsys.readouterr().err
     assert cli(["rebalance", "-c", conf, "--dry-run"]) == 0
+
+
+def test_rebalance_moves_standby_replicas_only_and_keeps_each_router_served(make_env: MakeEnv) -> None:
+    """HA routers on two of three agents, the third empty: rebalancing shifts standby replicas to it; the
+    emulator's own account of each removal (its ground truth when it took the call) shows no active replica taken
+    and every router served elsewhere at that moment."""
+    env = make_env(l3_agents=3, routers=0, dhcp_agents=1, networks=0, policy={"ha_replicas": 2})
+    a0, a1, a2 = (a["id"] for a in sorted(env.agents(L3_AGENT), key=lambda a: a["host"]))
+    for i in range(8):
+        router = env.cloud.add_router(name=f"ha{i}", ha=True)
+        for agent in (a0, a1):
+            env.cloud.bind_router(agent, router)
+    env.cloud.drain_calls()
+    env.advance(130)  # two minutes at 6 moves a minute
+    # a0 was bound first, so the emulator (like keepalived's first master) made it active for all 8: only a1's
+    # standby replicas may move, until a1 and a2 are level; a0 keeps every active replica
+    removals = [c for c in env.cloud.drain_calls() if c.method == "DELETE" and c.removal is not None]
+    assert all(not c.removal.active_here and c.removal.served_elsewhere for c in removals), removals
+    assert len(removals) == 4
+    assert load(env, "l3") == {a0: 8, a1: 4, a2: 4}

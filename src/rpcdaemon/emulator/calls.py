@@ -44,11 +44,15 @@ class Call:
     exists: bool | None = None
     """A scheduling call: the resource existed when the server took the call (the ground truth, whatever any list
     said)."""
+    removal: Any = None
+    """A removal: ports.RemovalFacts as the server took it (served elsewhere, wired here, the agent draining, an HA
+    router, its active replica): the ground truth the chaos judges hold it to."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "method": self.method, "pattern": self.pattern, "ids": list(self.ids),
                 "status": self.status, "member": self.member, "received": self.received, "rows": self.rows,
-                "lie": self.lie, "resource": self.resource, "exists": self.exists}
+                "lie": self.lie, "resource": self.resource, "exists": self.exists,
+                "removal": None if self.removal is None else vars(self.removal)}
 
 
 class CallLog:
@@ -62,13 +66,14 @@ class CallLog:
 
     def count(self, method: str, pattern: str, ids: tuple[str, ...], status: int, member: str | None,
               received: float | None = None, rows: int | None = None, lie: str | None = None,
-              resource: str | None = None, exists: bool | None = None) -> None:
+              resource: str | None = None, exists: bool | None = None,
+              removal: Any = None) -> None:
         with self._lock:
             self._calls[f"{method} {pattern}"] += 1
             if rows is not None:
                 self._rows[f"{method} {pattern}"] += rows
             self._log.append(Call(time.monotonic(), method, pattern, ids, status, member, received, rows, lie,
-                                  resource, exists))
+                                  resource, exists, removal))
             if len(self._log) > CALL_LOG_MAX:
                 del self._log[: CALL_LOG_MAX // 2]
 

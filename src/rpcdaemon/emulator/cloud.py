@@ -34,6 +34,7 @@ from rpcdaemon.emulator.calls import CALL_LOG_MAX, Call, CallLog
 from rpcdaemon.emulator.cost import ApiWorkers, check_cost, pay
 from rpcdaemon.emulator.errors import ApiError, agent_not_found, network_not_found, router_not_found
 from rpcdaemon.emulator.faults import LIES, LIST_KEYS, Answers, Fault, Faults, split_pattern
+from rpcdaemon.emulator.ports import RemovalFacts
 from rpcdaemon.emulator.resources import ResourceApi
 from rpcdaemon.emulator.scheduling import SchedulingApi
 from rpcdaemon.emulator.state import DHCP, DVR_ONLY_MODES, L3, L3_MODES, OVS, PROJECT_ID, AgentRec, Notify
@@ -199,8 +200,9 @@ class Cloud(SchedulingApi, ResourceApi):
 
     def count(self, method: str, pattern: str, ids: tuple[str, ...], status: int, member: str | None,
               received: float | None = None, rows: int | None = None, lie: str | None = None,
-              resource: str | None = None, exists: bool | None = None) -> None:
-        self.calls.count(method, pattern, ids, status, member, received, rows, lie, resource, exists)
+              resource: str | None = None, exists: bool | None = None,
+              removal: RemovalFacts | None = None) -> None:
+        self.calls.count(method, pattern, ids, status, member, received, rows, lie, resource, exists, removal)
 
     def rows_served(self) -> dict[str, int]:
         """Rows answered by list calls since the last reset_stats, by "METHOD pattern"."""

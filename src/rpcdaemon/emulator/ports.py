@@ -45,6 +45,7 @@ from typing import Any
 
 from rpcdaemon.emulator.errors import ApiError, router_not_found
 from rpcdaemon.emulator.state import PROJECT_ID, AgentRec, NeutronState
+from rpcdaemon.model import DRAIN_MARK
 
 DHCP_OWNER = "network:dhcp"
 ROUTER_INTERFACE = "network:router_interface"
@@ -73,6 +74,19 @@ class PortRec:
     bound_at: float
     active_at: float | None = None
     """When the agent of its host activated it (None: not yet)."""
+
+
+@dataclass(frozen=True)
+class RemovalFacts:
+    """A removal as the server took it: another running agent served the resource, wired; the agent it is taken
+    from had wired it; that agent carried the drain mark; the resource is an HA router; this replica was active."""
+
+    served_elsewhere: bool
+    wired_here: bool
+    draining: bool
+    router: bool
+    ha: bool
+    active_here: bool
 
 
 @dataclass
@@ -399,6 +413,55 @@ class PortState(NeutronState):
             self._ha_lost[router_id] = lost_at
         # else: the active replica's agent is dead and no other can take over: it stays as it was
         self._rebind_interfaces(router_id)
+
+    def served_elsewhere(self, pattern: str, resource: str, agent_id: str) -> bool:
+        """Whether the network (dhcp-networks patterns) or router (l3-routers) is served, now, by an agent other
+        than `agent_id` that is running and has wired it (its DHCP port, or its HA replica's port, ACTIVE): the
+        ground truth the chaos judges hold a removal from a live agent to (a drain or a rebalance must never
+        take the last serving binding)."""
+        with self.lock:
+            self._settle()
+            kind = "dhcp" if "dhcp-networks" in pattern else "ha"
+            hosts = (self._net_hosts if kind == "dhcp" else self._router_hosts).get(resource, ())
+            for other in hosts:
+                if other == agent_id or not self._running(self.agents.get(other)):
+                    continue
+                port_id = self._port_ids.get((kind, resource, other))
+                port = self.ports.get(port_id) if port_id else None
+                if port is not None and port.active_at is not None:
+                    return True
+            return False
+
+    def wired_on(self, pattern: str, resource: str, agent_id: str) -> bool:
+        """Whether the agent serves the resource, as far as ports show: its DHCP port or HA port ACTIVE; for a
+        legacy router, no interface of it bound to the agent's host waits for activation (a router without ports
+        counts as served: no evidence against it)."""
+        with self.lock:
+            self._settle()
+            if "dhcp-networks" in pattern or resource in self._ha_routers:
+                kind = "dhcp" if "dhcp-networks" in pattern else "ha"
+                port_id = self._port_ids.get((kind, resource, agent_id))
+                port = self.ports.get(port_id) if port_id else None
+                return port is not None and port.active_at is not None
+            for subnet_id in self._router_ifaces.get(resource, ()):
+                port_id = self._port_ids.get(("iface", resource, subnet_id))
+                port = self.ports.get(port_id) if port_id else None
+                if port is not None and port.agent_id == agent_id and port.active_at is None:
+                    return False
+            return True
+
+    def removal_facts(self, pattern: str, resource: str, agent_id: str) -> RemovalFacts:
+        """What the chaos judges hold a removal from a live agent to, as the server takes it (the ground truth)."""
+        with self.lock:
+            agent = self.agents.get(agent_id)
+            ha = "l3-routers" in pattern and resource in self._ha_routers
+            active = self._ha_active.get(resource) if ha else None
+            return RemovalFacts(
+                served_elsewhere=self.served_elsewhere(pattern, resource, agent_id),
+                wired_here=self.wired_on(pattern, resource, agent_id),
+                draining=agent is not None and (agent.description or "").startswith(DRAIN_MARK),
+                router="l3-routers" in pattern, ha=ha,
+                active_here=active is not None and active.agent_id == agent_id)
 
     def ha_states(self, router_id: str) -> dict[str, str]:
         """agent id -> ha_state of each replica of an HA router, as GET /v2.0/routers/{id}/l3-agents shows it

@@ -157,15 +157,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError:
             resource = None
         exists = cloud.resource_exists(pattern, resource) if resource is not None else None
+        served = (cloud.removal_facts(pattern, resource, ids[0])
+                  if resource is not None and method == "DELETE" and ids else None)
         if fault is not None and fault.reset:
-            cloud.count(method, pattern, ids, 0, member, received, resource=resource, exists=exists)
+            cloud.count(method, pattern, ids, 0, member, received, resource=resource, exists=exists,
+                        removal=served)
             return self._reset()
         if fault is not None and fault.body is not None:
             cloud.count(method, pattern, ids, fault.status or 200, member, received, resource=resource,
-                        exists=exists)
+                        exists=exists, removal=served)
             return self._send_raw(fault.status or 200, fault.body.encode("utf-8", "replace"))
         if fault is not None and fault.status is not None:
-            cloud.count(method, pattern, ids, fault.status, member, received, resource=resource, exists=exists)
+            cloud.count(method, pattern, ids, fault.status, member, received, resource=resource, exists=exists,
+                        removal=served)
             return self._send(fault.status, ApiError(fault.status, "InjectedFault", "injected fault").body())
         try:
             body = _json(raw) if method in ("POST", "PUT") else None
@@ -187,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             listed = answer.get(LIST_KEYS[pattern])
             rows = len(listed) if isinstance(listed, list) else 0
             cloud.pay_list_cost(rows)
-        cloud.count(method, pattern, ids, status, member, received, rows, lie, resource, exists)
+        cloud.count(method, pattern, ids, status, member, received, rows, lie, resource, exists, served)
         self._send(status, answer)
 
     def do_GET(self) -> None:
