@@ -4,9 +4,10 @@ rpcdaemon is only proven against the Neutron it repairs: the emulator answers as
 source, this testbed IS Neutron. It starts, as plain processes on free loopback ports with their data under one
 temporary folder, a RabbitMQ (tests/bus/rabbit.py), a MariaDB (Neutron's migrations need a real database), the
 schema, Neutron's three processes (RPC server, periodic workers, the API under uWSGI, noauth) and one fake agent
-process per agent (fake_agent.py). Every process is started in its own session and stopped by PID (process group)
-in close(), also when a test failed (tests/servers.py). The Neutron venv is cached in .cache/neutron-venv: a stamp
-file makes the second run skip pip.
+process per agent (fake_agent.py; with Topology.agent_activity, the default, they also make Neutron bind ports, set
+them ACTIVE and record HA states as real agents do). Every process is started in its own session and stopped by PID
+(process group) in close(), also when a test failed (tests/servers.py). The Neutron venv is cached in
+.cache/neutron-venv: a stamp file makes the second run skip pip.
 """
 
 from __future__ import annotations
