@@ -4,9 +4,10 @@ rpcdaemon is only proven against the Neutron it repairs: the emulator answers as
 source, this testbed IS Neutron. It starts, as plain processes on free loopback ports with their data under one
 temporary folder, a RabbitMQ (tests/bus/rabbit.py), a MariaDB (Neutron's migrations need a real database), the
 schema, Neutron's three processes (RPC server, periodic workers, the API under uWSGI, noauth) and one fake agent
-process per agent (fake_agent.py). Every process is started in its own session and stopped by PID (process group)
-in close(), also when a test failed (tests/servers.py). The Neutron venv is cached in .cache/neutron-venv: a stamp
-file makes the second run skip pip.
+process per agent (fake_agent.py; with Topology.agent_activity, the default, they also make Neutron bind ports, set
+them ACTIVE and record HA states as real agents do). Every process is started in its own session and stopped by PID
+(process group) in close(), also when a test failed (tests/servers.py). The Neutron venv is cached in
+.cache/neutron-venv: a stamp file makes the second run skip pip.
 """
 
 from __future__ import annotations
@@ -192,6 +193,11 @@ class Topology:
     # VXLAN ids for tenant networks: one per network, so this many networks at most (B10 creates 1,000+)
     vxlan_vnis: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
+    # the fake agents bind ports, make them ACTIVE and elect HA routers' active replica as real agents do
+    # (fake_agent.py --state-dir); False: they only heartbeat and answer
+    agent_activity: bool = True
+    # hosts whose agents accept routers and networks but never activate them (fake_agent.py --never-activate)
+    inert_hosts: tuple[str, ...] = ()
 
 
 NEUTRON_TYPES = {"l3": "L3 agent", "dhcp": "DHCP agent", "ovs": "Open vSwitch agent"}
@@ -368,11 +374,53 @@ class Testbed:
             phase = interval * same.index(host) / len(same)
             proc = spawn(f"agent {kind}@{host}",
                          [python, str(FAKE_AGENT), "--transport-url", self.transport_url, "--host", host,
-                          "--kind", kind, "--interval", str(interval), "--phase", f"{phase:.3f}", "--token", TOKEN],
+                          "--kind", kind, "--interval", str(interval), "--phase", f"{phase:.3f}", "--token", TOKEN,
+                          *self._activity_args(host)],
                          self.logs / f"agent-{kind}-{host}.log")
             self.agents.append(Agent(host, kind, proc))
         wait_for(self._all_agents_alive, 120, "every fake agent alive in Neutron's API",
                  tuple(a.proc for a in self.agents) + tuple(self.servers))
+
+    @property
+    def agent_state(self) -> Path:
+        """The folder the fake agents share: each host's 'bridge' (the ports plugged there) and the VRRP adverts."""
+        return self.base / "agents"
+
+    def _activity_args(self, host: str) -> list[str]:
+        if not self.topology.agent_activity:
+            return []
+        inert = ["--never-activate"] if host in self.topology.inert_hosts else []
+        return ["--state-dir", str(self.agent_state), *inert]
+
+    def set_inert(self, host: str, inert: bool, deadline_s: float = 30) -> None:
+        """Make `host`'s agents inert (or active again) while they keep running: returns when each one has said, at
+        its next step, that it took the change (a line 'inert <time> True|False' in its log)."""
+        marker = self.agent_state / "hosts" / host / "inert"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        if inert:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+        def taken(agent: Agent) -> bool:
+            said = [line for line in agent.proc.log.read_text(errors="replace").splitlines()
+                    if line.startswith("inert ")]
+            return bool(said) and said[-1].endswith(str(inert))
+
+        mine = [a for a in self.agents if a.host == host]
+        wait_for(lambda: all(taken(a) for a in mine), deadline_s, f"{host}'s agents inert={inert}",
+                 tuple(a.proc for a in mine))
+
+    def withheld(self, host: str) -> set[str]:
+        """The ports `host`'s inert OVS agent saw plugged and will not report up (it logs them)."""
+        ovs = [a for a in self.agents if a.host == host and a.kind == "ovs"]
+        lines = ovs[0].proc.log.read_text(errors="replace").splitlines() if ovs else []
+        return {port for line in lines if line.startswith("withheld ") for port in line.split()[2:]}
+
+    def rpc_calls(self, agent: Agent) -> list[tuple[float, str]]:
+        """(time, method) of every call the agent's activity made to the server so far (it logs each one)."""
+        lines = agent.proc.log.read_text(errors="replace").splitlines()
+        return [(float(parts[1]), parts[2]) for parts in (line.split() for line in lines if line.startswith("rpc "))]
 
     def _all_agents_alive(self) -> bool:
         rows = self.get("/v2.0/agents")["agents"]
@@ -441,6 +489,15 @@ class Testbed:
 
     def l3_agents_of(self, router: str) -> set[str]:
         return {a["id"] for a in self.get(f"/v2.0/routers/{router}/l3-agents")["agents"]}
+
+    def ports_of(self, *device_ids: str) -> list[dict[str, Any]]:
+        """The ports of these devices (routers, 'dhcp<host uuid>-<network>'...) with their binding host and status."""
+        query = "&".join(f"device_id={d}" for d in device_ids)
+        return self.get(f"/v2.0/ports?{query}")["ports"]  # type: ignore[no-any-return]
+
+    def ha_states(self, router: str) -> dict[str, str]:
+        """Agent id -> ha_state ('active', 'standby', 'unknown') of an HA router's replicas, as the API lists them."""
+        return {a["id"]: a.get("ha_state") for a in self.get(f"/v2.0/routers/{router}/l3-agents")["agents"]}
 
     def routers_on(self, agent: str) -> set[str]:
         return {r["id"] for r in self.get(f"/v2.0/agents/{agent}/l3-routers")["routers"]}
