@@ -128,6 +128,10 @@ def _resource_body(body: Any, key: str) -> dict[str, Any]:
     return inner
 
 
+DESCRIPTION_MAX = 255
+"""Neutron's DESCRIPTION_FIELD_SIZE: a longer agent description is a 400 (the real Neutron 29 answered so)."""
+
+
 def _str_attr(spec: dict[str, Any], key: str, default: str = "") -> str:
     value = spec.get(key, default)
     if not isinstance(value, str):
@@ -178,6 +182,9 @@ def update_agent(req: Request) -> tuple[int, Any]:
         raise ApiError(400, "HTTPBadRequest", f"Attribute '{sorted(unknown)[0]}' not allowed in PUT")
     admin = to_bool(spec["admin_state_up"], "admin_state_up") if "admin_state_up" in spec else None
     description = _str_attr(spec, "description") if "description" in spec else None
+    if description is not None and len(description) > DESCRIPTION_MAX:
+        raise ApiError(400, "HTTPBadRequest", f"Invalid input for description. Reason: '{description}' exceeds "
+                                              f"maximum length of {DESCRIPTION_MAX}.")
     return 200, {"agent": req.cloud.update_agent(req.ids[0], admin, description)}
 
 
@@ -235,6 +242,19 @@ def delete_subnet(req: Request) -> tuple[int, Any]:
 
 def list_routers(req: Request) -> tuple[int, Any]:
     return 200, _listing(req, "routers", req.cloud.router_rows())
+
+
+def add_router_interface(req: Request) -> tuple[int, Any]:
+    """PUT /v2.0/routers/{id}/add_router_interface {"subnet_id": ...}: 200 with the interface's ids, as Neutron."""
+    body = req.body if isinstance(req.body, dict) else {}
+    subnet_id = body.get("subnet_id")
+    if not isinstance(subnet_id, str):
+        raise ApiError(400, "BadRequest", "Bad router request: Either subnet_id or port_id must be specified.")
+    port_id = req.cloud.add_router_interface(req.ids[0], subnet_id)
+    port = req.cloud.show_port(port_id)
+    return 200, {"id": req.ids[0], "subnet_id": subnet_id, "subnet_ids": [subnet_id], "port_id": port_id,
+                 "network_id": port["network_id"], "tenant_id": port["tenant_id"],
+                 "project_id": port["project_id"]}
 
 
 def show_router(req: Request) -> tuple[int, Any]:

@@ -54,6 +54,7 @@ ROUTES: list[tuple[str, str, ApiHandler]] = [
     ("GET", "/v2.0/routers/{id}", handlers.show_router),
     ("DELETE", "/v2.0/routers/{id}", handlers.delete_router),
     ("GET", "/v2.0/routers/{id}/l3-agents", handlers.router_agents),
+    ("PUT", "/v2.0/routers/{id}/add_router_interface", handlers.add_router_interface),
     ("GET", "/v2.0/ports", handlers.list_ports),
     ("GET", "/v2.0/ports/{id}", handlers.show_port),
 ]
