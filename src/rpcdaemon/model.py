@@ -163,13 +163,15 @@ class Port:
 
 @dataclass(frozen=True, slots=True)
 class PortRead:
-    """The ports read for verification (core/verify.py): the router ports and DHCP ports bound to `hosts` (two
-    calls, whatever the number of resources under verification), and every port of the routers in `devices` (read
-    only for a router about to be called unverified: has it any port at all?)."""
+    """The ports read for verification (core/verify.py): the router ports and DHCP ports bound to `hosts` (one
+    call, whatever the number of resources under verification), and, only for what is about to be called
+    unverified, every port of the routers in `devices` and the DHCP ports of the networks in `networks` (a second,
+    targeted read: one list that lies by omission is not enough to move anything)."""
 
     hosts: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()
     ports: tuple[Port, ...] = ()
+    networks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,10 @@ ROW_GARBAGE = {"GET /v2.0/agents": '{"agents": [{"id": 5, "alive": "yes"}]}',
                "GET /v2.0/networks": '{"networks": [{"id": null}]}', "GET /v2.0/routers": '{"routers": [null]}'}
 """A well-formed list with one malformed row, per read: the whole read must fail (a row dropped would make the rest
 look complete: an agent empty, every network deleted, every agent forgotten)."""
-RESOURCE_LISTS = ["GET /v2.0/networks", "GET /v2.0/routers", "GET /v2.0/subnets"]
+RESOURCE_LISTS = ["GET /v2.0/networks", "GET /v2.0/routers", "GET /v2.0/subnets", "GET /v2.0/ports",
+                  "GET /v2.0/routers/{id}/l3-agents"]
+"""Lists a lie may strike: the resources, and what day-2 moves decide on (ports: verification; ha_state: drain,
+rebalance)."""
 BINDING_LISTS = ["GET /v2.0/agents/{id}/dhcp-networks", "GET /v2.0/agents/{id}/l3-routers"]
 BURST_EVENTS = ("router.update.end", "network.update.end", "subnet.update.end", "port.update.end")
 
@@ -499,8 +502,8 @@ class ChaosMonkey:
         self.faults["api_garbage_answer"] += 1
 
     def list_lie(self) -> None:
-        """GET /networks, /routers or /subnets answers 200 with no rows, without a random share of its rows, or
-        with an older answer replayed (resources created since are missing)."""
+        """GET /networks, /routers, /subnets, /ports or /routers/{id}/l3-agents answers 200 with no rows, without a
+        random share of its rows, or with an older answer replayed (resources created since are missing)."""
         lie = self._rng.choice(["empty", "drop", "stale"])
         self.cloud.add_fault("GET", self._rng.choice(RESOURCE_LISTS), lie=lie, share=self._rng.uniform(0.05, 0.6),
                              age_s=self._rng.uniform(2.0, 20.0), count=self._rng.randint(1, 2))

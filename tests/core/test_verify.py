@@ -26,8 +26,9 @@ def landed(snap: Snapshot, *items: tuple[ResourceType, str, str], at: float = NO
     return remember_landings(state, [(t, r, AgentId(a)) for t, r, a in items], at)
 
 
-def ports(hosts: set[str], *rows: Port, devices: set[str] | None = None) -> PortRead:
-    return PortRead(frozenset(hosts), frozenset(devices or ()), rows)
+def ports(hosts: set[str], *rows: Port, devices: set[str] | None = None,
+          networks: set[str] | None = None) -> PortRead:
+    return PortRead(frozenset(hosts), frozenset(devices or ()), rows, frozenset(networks or ()))
 
 
 def qr(router: str, host: str, status: str = "ACTIVE") -> Port:
@@ -106,5 +107,11 @@ def test_a_dhcp_port_verifies_a_network_and_a_missing_one_shifts_it() -> None:
     state = remember_landings(observed(snap, policy), [(ResourceType.NETWORK, "n", AgentId("d0"))], NOW)
     good = ports({"d0"}, Port("dhcpX-n", "n", "network:dhcp", "d0", "ACTIVE"))
     assert make_plan(replace(snap, ports=good), state, NOW + 2, policy)[0].verified
+    # past the timeout with no DHCP port seen: its own DHCP ports are read first (one list's omission is no proof)
     plan, _ = make_plan(replace(snap, ports=ports({"d0"})), state, NOW + 61, policy)
+    assert not plan.changes and not plan.unverified
+    assert wants_ports({a: a for a in snap.agents}, state.landings, NOW + 61, policy).networks == {"n"}
+    seen = ports({"d0"}, Port("dhcpX-n", "n", "network:dhcp", "d0", "ACTIVE"), networks={"n"})
+    assert make_plan(replace(snap, ports=seen), state, NOW + 61, policy)[0].verified  # the second read saw it
+    plan, _ = make_plan(replace(snap, ports=ports({"d0"}, networks={"n"})), state, NOW + 61, policy)
     assert [(c.action, c.from_agent, c.to_agent) for c in plan.changes] == [(ChangeKind.SHIFT_NETWORK, "d0", "d1")]

@@ -7,7 +7,8 @@ Neutron answers an add with 201 in about 10 ms whether or not the agent then ser
     replica, its gateway); a router with no port at all has nothing to wire and is verified as such;
   - a DHCP network: its DHCP port on that host is ACTIVE.
 The reads stay cheap whatever the number of landings: the router ports and the DHCP ports of the hosts concerned
-(two calls per pass), plus, only for a router about to be called unverified, all its ports (has it any?).
+(one call per pass), plus, only for what is about to be called unverified, a second read of its own ports (a router
+without any has nothing to wire; and one list that lies by omission must not be enough to move anything).
 Within verify_timeout_s: "verified", with the time it took. Beyond it: "unverified": the resource is planned again
 onto the next best agent (add first where that is possible), never back onto the one that failed it (remembered as a
 refusal for UNVERIFIED_MEMORY_S), at most verify_attempts times; after that it is left where it is, with a note.
@@ -47,13 +48,15 @@ class Landing:
 
 @dataclass(frozen=True, slots=True)
 class PortWants:
-    """What the shell reads before a plan: the router and DHCP ports bound to `hosts`, all ports of `devices`."""
+    """What the shell reads before a plan: the router and DHCP ports bound to `hosts`, all ports of `devices`
+    (routers), the DHCP ports of `networks`."""
 
     hosts: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()
+    networks: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
-        return bool(self.hosts or self.devices)
+        return bool(self.hosts or self.devices or self.networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +97,10 @@ def wants_ports(
         return PortWants()
     hosts = frozenset(snapshot_agents_hosts[a.agent_id] for a in landings.values()
                       if a.agent_id in snapshot_agents_hosts)
-    devices = frozenset(a.resource_id for a in landings.values() if a.resource_type is ResourceType.ROUTER
-                        and now - a.since >= policy.verify_timeout_s)
-    return PortWants(hosts, devices)
+    due = [a for a in landings.values() if now - a.since >= policy.verify_timeout_s]
+    devices = frozenset(a.resource_id for a in due if a.resource_type is ResourceType.ROUTER)
+    networks = frozenset(a.resource_id for a in due if a.resource_type is ResourceType.NETWORK)
+    return PortWants(hosts, devices, networks)
 
 
 def verify(
@@ -139,6 +143,8 @@ def verify(
                 verified.append((landing, now - landing.since))
             else:
                 unverified.append(landing)
+        elif landing.resource_id not in read.networks:
+            pending[key] = landing  # read its DHCP ports on their own first
         else:
             unverified.append(landing)
     changes, notes = _again(snapshot, unverified, failures, policy, eligible)

@@ -248,10 +248,10 @@ class NeutronClient:
             results = list(pool.map(read, routers))
         return {r: states for r, states in zip(routers, results, strict=True) if states is not None}
 
-    def fetch_ports(self, hosts: Sequence[str], devices: Sequence[str]) -> PortRead:
+    def fetch_ports(self, hosts: Sequence[str], devices: Sequence[str], networks: Sequence[str] = ()) -> PortRead:
         """The ports verification needs (core/verify.py): the router and DHCP ports bound to `hosts` in one call,
-        whatever the number of resources awaiting proof, and all ports of the routers in `devices` (a few per
-        call: Neutron's uWSGI takes a URL of about 4 KB)."""
+        whatever the number of resources awaiting proof; all ports of the routers in `devices` and the DHCP ports of
+        the `networks` (a few per call: Neutron's uWSGI takes a URL of about 4 KB)."""
         fields = ["device_id", "network_id", "device_owner", "binding:host_id", "status"]
         rows: list[dict[str, Any]] = []
         if hosts:
@@ -261,10 +261,14 @@ class NeutronClient:
         for i in range(0, len(ordered), PORT_DEVICES_PER_CALL):
             rows += self._list("/ports", "ports", {"device_id": ordered[i:i + PORT_DEVICES_PER_CALL],
                                                    "fields": fields})
+        nets = sorted(networks)
+        for i in range(0, len(nets), PORT_DEVICES_PER_CALL):
+            rows += self._list("/ports", "ports", {"network_id": nets[i:i + PORT_DEVICES_PER_CALL],
+                                                   "device_owner": DHCP_OWNER, "fields": fields})
         ports = tuple(Port(str(r.get("device_id") or ""), str(r.get("network_id") or ""),
                            str(r.get("device_owner") or ""), str(r.get("binding:host_id") or ""),
                            str(r.get("status") or "")) for r in rows)
-        return PortRead(frozenset(hosts), frozenset(devices), ports)
+        return PortRead(frozenset(hosts), frozenset(devices), ports, frozenset(networks))
 
     def set_agent(self, agent_id: AgentId, **fields: object) -> CallResult:
         """PUT /agents/{id} (admin_state_up, description): the drain's mark and its end; never raises for an API
