@@ -103,11 +103,16 @@ def render(status: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"{'TYPE':<11} {'HOST':<20} {'ZONE':<8} {'STATE':<11} {'API':<5} {'LOAD':>5}  REASON")
     for a in status.get("agents", []):
-        state = a["verdict"] + ("" if a["admin_state_up"] else "/admin-down")
+        state = a["verdict"] + ("" if a["admin_state_up"] else "/admin-down") + (
+            "/draining" if a.get("draining") else "")
         lines.append(f"{a['agent_type']:<11} {a['host']:<20} {a['availability_zone'] or '-':<8} {state:<11} "
                      f"{'up' if a['api_alive'] else 'down':<5} {a['load']:>5}  {a['reason']}")
     for note in status.get("notes", []):
         lines.append(f"HOLD: {note}")
+    checks = status.get("verification") or {}
+    for item in checks.get("unverified", []):
+        lines.append(f"UNVERIFIED: {item['resource_type']} {item['resource_id']} not wired by agent {item['agent']}: "
+                     "moved on")
     actions = status.get("recent_actions", [])
     lines.append("")
     lines.append(f"recent actions ({len(actions)}):")
