@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +82,7 @@ def main(argv: Sequence[str], undrain: bool = False) -> int:
              f"{opts.host}: {len(agents)} agent(s) marked for draining ({total} resources hosted); rpcdaemon's acting "
              f"replica empties them. Follow: rpcdaemon drain {opts.host} --wait")
         return 0
-    return _follow(client, opts.host, agents, total, opts.timeout, opts.json)
+    return _follow(client, opts.host, agents, total, opts.timeout, opts.json, _status_reader(opts.config))
 
 
 def _client(settings: Settings, path: str, prog: str) -> NeutronClient | int:
@@ -204,8 +204,45 @@ def _all_ready(snap: Snapshot) -> Snapshot:
         for r, agents in hosting.items() if r in snap.routers and snap.routers[r].ha})
 
 
+def _status_reader(config: str) -> Callable[[], dict[str, Any] | None]:
+    """The local daemon's /status (from the config's status_listen and token), for the current move and the
+    failures; None when it is not served or does not answer (the drain is followed from the API all the same)."""
+    import argparse as _argparse
+
+    from rpcdaemon.cli.status import _target, fetch_status
+
+    try:
+        url, token, context = _target(_argparse.Namespace(url=None, token=None, token_file=None, cacert=None,
+                                                          config=config))
+    except (ValueError, OSError, SystemExit):
+        return lambda: None
+
+    def read() -> dict[str, Any] | None:
+        try:
+            return fetch_status(url, token, timeout_s=3.0, context=context)
+        except Exception:
+            return None
+
+    return read
+
+
+def _moves_of(status: dict[str, Any] | None, agents: Sequence[Agent]) -> tuple[str, int]:
+    """(the latest move off these agents, how many of them did not succeed) from a daemon's recent actions."""
+    if status is None:
+        return "", 0
+    ids = {a.id for a in agents}
+    mine = [r for r in status.get("recent_actions", []) if r.get("from_agent") in ids]
+    failed = sum(1 for r in mine if r.get("outcome") not in ("done", "already", "planned"))
+    if not mine:
+        return "", failed
+    last = mine[-1]
+    return (f"; now: {last['action']} {last['resource_type']} {str(last['resource_id'])[:8]} -> "
+            f"{last.get('to_host') or '-'} ({last['outcome']})"), failed
+
+
 def _follow(client: NeutronClient, host: str, agents: Sequence[Agent], total: int,
-            timeout_s: float, as_json: bool) -> int:
+            timeout_s: float, as_json: bool,
+            status: Callable[[], dict[str, Any] | None] = lambda: None) -> int:
     """Poll the API until HOST hosts nothing and its agents are admin down, printing the count as it falls. Each
     poll is cheap: the agents list and the bindings of HOST's agents (one call each), never the whole cloud."""
     from rpcdaemon.adapters.neutron.client import NeutronReadError
@@ -229,7 +266,9 @@ def _follow(client: NeutronClient, host: str, agents: Sequence[Agent], total: in
             if left != last_left:
                 last_left, last_change = left, time.monotonic()
                 moved = max(0, total - left)
-                line = f"{host}: {moved} of {total} moved, {left} left"
+                current, failed = _moves_of(status(), agents)
+                line = (f"{host}: {moved} of {total} moved, {left} left" + (f", {failed} failed" if failed else "")
+                        + current)
                 if tty:
                     print(f"\r{line}   ", end="", flush=True)
                 elif not as_json:
