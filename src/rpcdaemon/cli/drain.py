@@ -207,12 +207,10 @@ def _all_ready(snap: Snapshot) -> Snapshot:
 def _status_reader(config: str) -> Callable[[], dict[str, Any] | None]:
     """The local daemon's /status (from the config's status_listen and token), for the current move and the
     failures; None when it is not served or does not answer (the drain is followed from the API all the same)."""
-    import argparse as _argparse
-
     from rpcdaemon.cli.status import _target, fetch_status
 
     try:
-        url, token, context = _target(_argparse.Namespace(url=None, token=None, token_file=None, cacert=None,
+        url, token, context = _target(argparse.Namespace(url=None, token=None, token_file=None, cacert=None,
                                                           config=config))
     except (ValueError, OSError, SystemExit):
         return lambda: None
