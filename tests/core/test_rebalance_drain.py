@@ -209,3 +209,18 @@ def test_nothing_ever_lost_its_last_serving_binding_through_a_drain() -> None:
             for r in rts:
                 assert snap.l3_agents_of_router().get(RouterId(r)), (host, r)
         assert not (snap.l3_bindings or {}).get(AgentId(host)) and not (snap.dhcp_bindings or {}).get(AgentId(host))
+
+
+def test_drained_agents_do_not_count_for_the_disruption_guard() -> None:
+    """Two nodes in maintenance (marked and admin down) and two dead of six: the dead ones are evacuated (counted
+    with the drained ones, 4 of 6 would have held everything as a disruption)."""
+    names = [f"r{i}" for i in range(4)]
+    agents = [agent(f"a{i}") for i in range(6)]
+    agents[0] = replace(agents[0], draining=True, admin_state_up=False)
+    agents[1] = replace(agents[1], draining=True, admin_state_up=False)
+    agents[2] = replace(agents[2], alive=False)
+    agents[3] = replace(agents[3], alive=False)
+    snap = snapshot(agents, routers(*names), l3={"a2": {"r0", "r1"}, "a3": {"r2", "r3"}})
+    plan, _ = plan_of(snap)
+    assert not plan.alarms, plan.alarms
+    assert sorted(c.to_agent for c in plan.changes if c.action is ChangeKind.MOVE_ROUTER) == ["a4", "a4", "a5", "a5"]

@@ -58,10 +58,12 @@ def assess_zones(
 
     Only agents rpcdaemon manages count: `dvr` agents on compute nodes are never evacuated nor chosen, so ten
     healthy ones must not make three dead network nodes of four look like "3 of 14, ok" (nor five dead compute
-    agents block the failover of a truly dead network node)."""
+    agents block the failover of a truly dead network node). Nor do drained agents (the drain mark and admin
+    down: out of the pool by an operator's intent, core/drain.py): two nodes in maintenance must not make two dead
+    ones of six look like a disruption that holds their repair."""
     totals: dict[tuple[str, str], list[int]] = {}
     for agent in agents:
-        if not agent.is_managed:
+        if not agent.is_managed or (agent.draining and not agent.admin_state_up):
             continue
         counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0, 0, 0])
         counts[0] += 1
