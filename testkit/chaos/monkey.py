@@ -305,8 +305,11 @@ class ChaosMonkey:
             return
         self.cloud.set_inert(agent_id, True)
         self.faults["inert"] += 1
-        self._schedule(self._rng.uniform(3.0, 8.0) * self.config.agent_down_time_s,
-                       lambda: self.cloud.set_inert(agent_id, False), "uninert")
+
+        def wake() -> None:
+            self.cloud.set_inert(agent_id, False)
+
+        self._schedule(self._rng.uniform(3.0, 8.0) * self.config.agent_down_time_s, wake, "uninert")
 
     def flap_one(self) -> None:
         """Heartbeats pause for less than a dead period: this must cause nothing at all."""

@@ -170,10 +170,6 @@ def _drain_dhcp(
         network = snapshot.networks.get(net_id)
         if network is None or net_id in busy:
             continue
-        if not network.dhcp:
-            changes.append(Change(ChangeKind.REMOVE_NETWORK, ResourceType.NETWORK, net_id, agent.id, None,
-                                  f"draining {agent.host}: the network has no DHCP subnet"))
-            continue
         others = hosting.get(net_id, set()) - {agent.id}
         serving = {a for a in others if a in eligible.targets}
         candidates = [a for a in restrict_to_zones(targets, network.availability_zone_hints)

@@ -63,9 +63,11 @@ def assess_zones(
     ones of six look like a disruption that holds their repair."""
     totals: dict[tuple[str, str], list[int]] = {}
     for agent in agents:
-        if not agent.is_managed or (agent.draining and not agent.admin_state_up):
+        if not agent.is_managed:
             continue
         counts = totals.setdefault((agent.agent_type, zone_of(agent)), [0, 0, 0, 0])
+        if agent.draining and not agent.admin_state_up:
+            continue  # its zone is known (every managed agent's is), but a drained agent is not counted
         counts[0] += 1
         liveness = verdicts.get(agent.id)
         if liveness is not None and liveness.verdict is Verdict.DEAD:
