@@ -154,7 +154,7 @@ class ActionJudge:
                            f"remove {call.ids[1:]} from agent {agent_id} the API showed alive ({state}; read "
                            f"{read_at + wall:.2f}, sent {sent + wall:.2f}, answered {call.at + wall:.2f} "
                            f"{call.status}, last back {back[1] + wall if back else None}; the resource "
-                           f"{'existed' if call.exists else 'may have existed'})")
+                           f"{'existed' if call.exists else 'may have existed'}; {call.removal})")
             elif self._disrupted(agent_id, read_at):
                 wall = time.time() - time.monotonic()
                 down = {a[:8]: round(self.history.down_for(a, read_at), 1) for a in self.history.group_of(agent_id)}

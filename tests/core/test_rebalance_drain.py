@@ -12,9 +12,9 @@ from dataclasses import replace
 
 from builders import NOW, agent, networks, observed, routers, snapshot
 
-from rpcdaemon.core.actions import ChangeKind, apply_changes
+from rpcdaemon.core.actions import ChangeKind, ResourceType, apply_changes
 from rpcdaemon.core.liveness import ADMIN_DOWN_CONFIRM_S
-from rpcdaemon.core.plan import CoreState, make_plan
+from rpcdaemon.core.plan import CoreState, make_plan, remember_landings
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.model import DHCP_AGENT, Agent, AgentId, RouterId, Snapshot
 
@@ -109,9 +109,21 @@ def dhcp(name: str, admin: bool = True, description_drain: bool = False, alive: 
 def test_dhcp_networks_shift_only_with_a_number_per_network() -> None:
     names = [f"n{i}" for i in range(8)]
     snap = snapshot([dhcp("d0"), dhcp("d1")], networks=networks(*names), dhcp={"d0": set(names)})
-    assert not [c for c in plan_of(snap)[0].changes if c.action is ChangeKind.SHIFT_NETWORK]  # 'all': adds only
-    plan, _ = plan_of(snap, replace(P, dhcp_agents_per_network=1))
-    assert [(c.action, c.from_agent, c.to_agent) for c in plan.changes] == [(ChangeKind.SHIFT_NETWORK, "d0", "d1")] * 4
+    assert not [c for c in plan_of(snap)[0].changes if c.from_agent is not None]  # 'all': adds only
+    one = replace(P, dhcp_agents_per_network=1)
+    plan, state = plan_of(snap, one)
+    # handed over (core/handover.py): added to d1 now, off d0 once d1 serves them
+    assert [(c.action, c.to_agent) for c in plan.changes] == [(ChangeKind.ADD_NETWORK, "d1")] * 4
+    assert all(c.reason.startswith("rebalancing") for c in plan.changes)
+    assert {(h.network, h.from_agent, h.to_agent) for h in state.handovers.values()} == {
+        (c.resource_id, "d0", "d1") for c in plan.changes}
+    after = apply_changes(snap, plan.changes)
+    landed = remember_landings(state, [(ResourceType.NETWORK, c.resource_id, AgentId("d1")) for c in plan.changes],
+                               NOW)
+    waiting, _ = make_plan(after, landed, NOW + 1, one)  # d1 has not wired them yet: nothing leaves d0
+    assert not waiting.changes
+    proven, _ = make_plan(after, state, NOW + 1, one)  # no landing awaits proof (verified, or not watched)
+    assert sorted((c.action, c.from_agent) for c in proven.changes) == [(ChangeKind.REMOVE_NETWORK, "d0")] * 4
     assert not plan_of(snap, replace(P, dhcp_agents_per_network=1, dhcp_rebalance=False))[0].changes
 
 
@@ -170,10 +182,12 @@ def test_drain_keeps_a_dhcp_network_served() -> None:
     snap = marked(snapshot([dhcp("d0"), dhcp("d1")], networks=networks("n0", "n1"),
                            dhcp={"d0": {"n0", "n1"}, "d1": {"n1"}}), "d0")
     policy = replace(P, dhcp_agents_per_network=1)
-    plan, _ = make_plan(snap, confirmed(snap, policy), NOW, policy)
+    plan, state = make_plan(snap, observed(snap, policy), NOW, policy)  # (the marks count: seen long enough)
     assert sorted((c.action, c.resource_id) for c in plan.changes) == [
-        (ChangeKind.REMOVE_NETWORK, "n1"), (ChangeKind.SHIFT_NETWORK, "n0")]
-    assert [c.calls()[0].op.value for c in plan.changes if c.action is ChangeKind.SHIFT_NETWORK] == ["add"]
+        (ChangeKind.ADD_NETWORK, "n0"), (ChangeKind.REMOVE_NETWORK, "n1")]  # n0 handed over: added to d1 first
+    again, _ = make_plan(apply_changes(snap, plan.changes), state, NOW + 1, policy)
+    assert [(c.action, c.resource_id, c.from_agent) for c in again.changes] == [
+        (ChangeKind.REMOVE_NETWORK, "n0", "d0")]  # then off d0 (no landing awaits proof here)
 
 
 def test_a_mass_of_drain_marks_moves_nothing() -> None:

@@ -53,8 +53,12 @@ def test_a_marked_dhcp_agent_keeps_every_network_served(make_env: MakeEnv) -> No
     env.converge(max_passes=12)
     assert load(env, "dhcp")[victim] == 0
     assert all(len(agents) == 1 for agents in env.bindings("dhcp").values())
-    shifts = [r for r in env.audit.recent() if r.action == "shift_network"]
-    assert len(shifts) == 2 and all(s.outcome == "done" for s in shifts)
+    # handed over: added elsewhere, verified (the new DHCP port ACTIVE), then removed from the drained agent
+    adds = [r for r in env.audit.recent() if r.action == "add_network" and "draining net-1" in r.reason]
+    removals = [r for r in env.audit.recent() if r.action == "remove_network" and r.from_agent == victim]
+    assert len(adds) == 2 and len(removals) == 2
+    verified = {r.resource_id for r in env.audit.recent() if r.action == "verify" and r.outcome == "done"}
+    assert {r.resource_id for r in adds} <= verified
 
 
 def test_routers_flow_back_after_the_hold_down_at_the_rate_and_only_with_all(make_env: MakeEnv) -> None:

@@ -9,7 +9,8 @@ ADMIN_DOWN_CONFIRM_S (one lying row starts nothing) is given nothing new (livene
     the router never lacks a ready replica;
   - a legacy (or distributed SNAT) router: remove, then add (Neutron refuses a second L3 agent): an outage of
     seconds, one router at a time per target agent;
-  - a DHCP network: added elsewhere first when the others would be below the target count, then removed.
+  - a DHCP network: handed over (core/handover.py) when the others would be below the target count: added
+    elsewhere, and removed from the drained agent once the new agent has wired it.
 When the agent hosts nothing it is set admin down (DISABLE_AGENT) so that Neutron's own schedulers put nothing new
 there; `rpcdaemon undrain HOST` clears the mark and sets it up again. Guards: a drain never runs in a disrupted zone,
 and never empties more than max_dead_fraction of a zone's agents of one type at once (a mass of drain marks is a
@@ -22,6 +23,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
+from rpcdaemon.core.handover import Handover, Key, start
 from rpcdaemon.core.l3 import fits
 from rpcdaemon.core.liveness import AgentLiveness, Verdict, drain_confirmed
 from rpcdaemon.core.placement import Eligibility, Load, pick_target, restrict_to_zones
@@ -38,6 +40,8 @@ class Drain:
     notes: tuple[str, ...] = ()
     draining: frozenset[AgentId] = frozenset()
     """The agents being drained this plan (confirmed, admitted by the guards)."""
+    handovers: tuple[Handover, ...] = ()
+    """DHCP networks handed over this plan (their add is in `changes`)."""
 
 
 def draining_agents(
@@ -75,8 +79,12 @@ def plan_drain(
     policy: Policy,
     eligible: Eligibility,
     busy: Collection[str],
+    handovers: Collection[Handover] = (),
+    pending: Collection[Key] = frozenset(),
+    now: float = 0.0,
 ) -> Drain:
-    """`busy`: resources the repair part of the plan already changes this pass (left to it)."""
+    """`busy`: resources the repair part of the plan already changes this pass (left to it); `handovers`: those in
+    flight; `pending`: landings awaiting proof (a binding not yet wired does not serve)."""
     agents, notes = draining_agents(snapshot, verdicts, zones, policy)
     if not agents:
         return Drain(notes=tuple(notes))
@@ -85,19 +93,21 @@ def plan_drain(
     l3_load = Load({a: len(r) for a, r in (snapshot.l3_bindings or {}).items()})
     dhcp_load = Load({a: len(n) for a, n in (snapshot.dhcp_bindings or {}).items()})
     legacy_targets: set[AgentId] = set()
+    started: list[Handover] = []
     for agent in agents:
         planned: list[Change] = []
         if agent.is_l3 and policy.manage_l3 and snapshot.l3_bindings is not None:
             planned, wanted = _drain_l3(snapshot, agent, policy, eligible, busy, l3_load, legacy_targets)
             wants |= wanted
         elif agent.is_dhcp and policy.manage_dhcp and snapshot.dhcp_bindings is not None:
-            planned = _drain_dhcp(snapshot, agent, policy, eligible, busy, dhcp_load)
+            planned, new = _drain_dhcp(snapshot, agent, policy, eligible, busy, dhcp_load, handovers, pending, now)
+            started += new
         changes += planned
         if not _hosts(snapshot, agent) and agent.admin_state_up:
             changes.append(Change(ChangeKind.DISABLE_AGENT, ResourceType.AGENT, agent.id, agent.id, None,
                                   f"drained: {agent.agent_type} {agent.host} hosts nothing; set admin down so that "
                                   "nothing new is scheduled there"))
-    return Drain(tuple(changes), frozenset(wants), tuple(notes), frozenset(a.id for a in agents))
+    return Drain(tuple(changes), frozenset(wants), tuple(notes), frozenset(a.id for a in agents), tuple(started))
 
 
 def _hosts(snapshot: Snapshot, agent: Agent) -> bool:
@@ -162,20 +172,24 @@ def _drain_l3(
 
 def _drain_dhcp(
     snapshot: Snapshot, agent: Agent, policy: Policy, eligible: Eligibility, busy: Collection[str], load: Load,
-) -> list[Change]:
+    handovers: Collection[Handover], pending: Collection[Key], now: float,
+) -> tuple[list[Change], list[Handover]]:
     hosting = snapshot.dhcp_agents_of_network()
     targets = [a for a in snapshot.agents_of(agent.agent_type) if a.id in eligible.targets]
     changes: list[Change] = []
+    started: list[Handover] = []
     for net_id in sorted((snapshot.dhcp_bindings or {}).get(agent.id, ())):
         network = snapshot.networks.get(net_id)
         if network is None or net_id in busy:
             continue
         others = hosting.get(net_id, set()) - {agent.id}
-        serving = {a for a in others if a in eligible.targets}
+        coming = {h.to_agent for h in handovers if h.network == net_id and h.from_agent == agent.id}
+        serving = {a for a in others if a in eligible.targets and a not in coming
+                   and (ResourceType.NETWORK, net_id, a) not in pending}
         candidates = [a for a in restrict_to_zones(targets, network.availability_zone_hints)
                       if a.id not in others and a.id not in eligible.excluded_for(net_id)]
         wanted = 1 if policy.dhcp_agents_per_network is None else policy.dhcp_agents_per_network
-        wanted = min(wanted, len(serving) + len(candidates))
+        wanted = min(wanted, len(serving) + len(coming) + len(candidates))
         if wanted == 0:
             continue
         if len(serving) >= wanted:
@@ -185,12 +199,13 @@ def _drain_dhcp(
                 f"draining {agent.host}: the network is served by "
                 f"{', '.join(sorted(snapshot.agents[a].host for a in serving))}"))
             continue
+        if coming:
+            continue  # handed over already: its removal comes once the new agent serves it
         target = pick_target(candidates, load, exclude=set())
         if target is None:
             continue
         load.add(target.id)
-        load.add(agent.id, -1)
-        changes.append(Change(
-            ChangeKind.SHIFT_NETWORK, ResourceType.NETWORK, net_id, agent.id, target.id,
-            f"draining {agent.host}: the network goes to {target.host} (added there first)"))
-    return changes
+        change, handover = start(net_id, agent.id, target.id, now, f"draining {agent.host}", snapshot)
+        changes.append(change)
+        started.append(handover)
+    return changes, started

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
 from rpcdaemon.core.dhcp import plan_dhcp
 from rpcdaemon.core.drain import plan_drain
+from rpcdaemon.core.handover import Handover, finish
 from rpcdaemon.core.l3 import plan_l3
 from rpcdaemon.core.liveness import (
     AgentLiveness,
@@ -69,6 +70,8 @@ class CoreState:
     """What rpcdaemon put on an agent and has not seen wired yet (core/verify.py)."""
     verify_failures: Mapping[str, int] = field(default_factory=dict)
     """Per resource, how many agents in a row took it and never wired it."""
+    handovers: Mapping[tuple[str, AgentId], Handover] = field(default_factory=dict)
+    """DHCP networks being handed over (core/handover.py), by (network, new agent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,10 @@ def make_plan(
     touched = {c.resource_id for c in changes}
     changes += [c for c in check.changes if c.resource_id not in touched]
     notes += check.notes
+    pending = frozenset(landings)
+    finished, handovers = finish(snapshot, state.handovers, pending, {u.key for u in check.unverified}, now)
+    touched = {c.resource_id for c in changes}
+    changes += [c for c in finished if c.resource_id not in touched]
 
     # deliberate moves from live agents, each only once its resource is served elsewhere: a drain an operator
     # asked for (after the repairs, on other resources), then rebalancing (only when there is nothing else to do)
@@ -192,14 +199,18 @@ def make_plan(
     draining: frozenset[AgentId] = frozenset()
     starts = tuple(t for t in state.rebalance_starts if now - t < WINDOW_S)
     if not (trust.hold_l3 or trust.hold_dhcp or trust.reread):
-        drain = plan_drain(snapshot, verdicts, zones, policy, eligible, {c.resource_id for c in changes})
+        drain = plan_drain(snapshot, verdicts, zones, policy, eligible, {c.resource_id for c in changes},
+                           tuple(handovers.values()), pending, now)
         changes += drain.changes
+        handovers.update({(h.network, h.to_agent): h for h in drain.handovers})
         notes += drain.notes
         wants |= drain.wants_ha_states
         draining = drain.draining
         if not changes and not alarms and not wants:
-            rebalance = plan_rebalance(snapshot, verdicts, policy, eligible, allowance(starts, now, policy))
+            rebalance = plan_rebalance(snapshot, verdicts, policy, eligible, allowance(starts, now, policy), now,
+                                       bool(handovers))
             changes += rebalance.changes
+            handovers.update({(h.network, h.to_agent): h for h in rebalance.handovers})
             wants |= rebalance.wants_ha_states
             starts += (now,) * len(rebalance.changes)
 
@@ -208,7 +219,7 @@ def make_plan(
     plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), trust.reread,
                 news, frozenset(wants), draining, check.verified, check.unverified)
     return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown, first_plan_at,
-                           state.stood_by or standby, not standby, starts, landings, failures)
+                           state.stood_by or standby, not standby, starts, landings, failures, handovers)
 
 
 def never_from_the_living(

@@ -10,8 +10,9 @@ most to the least loaded agent of one type and zone until they differ by at most
     take part, as sources and as targets.
 What moves, and how: a *standby* replica of an HA router (add on the light agent, then remove: the router keeps its
 active replica throughout; a replica whose ha_state is not known is never taken, and the plan asks for it in
-`wants_ha_states`), a DHCP network (add, then remove; it matters only with a number in dhcp_agents_per_network), and
-with `[L3Agent] rebalance = all` a legacy router (remove, then add: an outage of seconds, hence opt-in).
+`wants_ha_states`), a DHCP network (handed over, core/handover.py: added, and removed from the heavy agent once the
+light one serves it; one round of handovers at a time; it matters only with a number in dhcp_agents_per_network),
+and with `[L3Agent] rebalance = all` a legacy router (remove, then add: an outage of seconds, hence opt-in).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
+from rpcdaemon.core.handover import Handover, start
 from rpcdaemon.core.liveness import AgentLiveness, Verdict
 from rpcdaemon.core.placement import Eligibility, restrict_to_zones
 from rpcdaemon.core.policy import Policy
@@ -36,6 +38,7 @@ READY = frozenset({"active", "standby"})
 class Rebalance:
     changes: tuple[Change, ...] = ()
     wants_ha_states: frozenset[RouterId] = frozenset()
+    handovers: tuple[Handover, ...] = ()
 
 
 def calm(snapshot: Snapshot, verdicts: Mapping[AgentId, AgentLiveness]) -> str | None:
@@ -63,8 +66,11 @@ def plan_rebalance(
     policy: Policy,
     eligible: Eligibility,
     budget: int,
+    now: float = 0.0,
+    handing_over: bool = False,
 ) -> Rebalance:
-    """Up to `budget` moves that bring each (agent type, zone) group of target agents to max - min <= 1."""
+    """Up to `budget` moves that bring each (agent type, zone) group of target agents to max - min <= 1;
+    `handing_over`: DHCP handovers are in flight (no new DHCP round until they end)."""
     if budget <= 0 or calm(snapshot, verdicts) is not None:
         return Rebalance()
     changes: list[Change] = []
@@ -74,11 +80,15 @@ def plan_rebalance(
             found, wanted = _balance_l3(snapshot, group, policy, eligible, budget - len(changes))
             changes += found
             wants |= wanted
+    handovers: list[Handover] = []
     if (policy.manage_dhcp and policy.dhcp_rebalance and policy.dhcp_agents_per_network is not None
-            and snapshot.dhcp_bindings is not None):
+            and snapshot.dhcp_bindings is not None and not handing_over):
         for group in _groups(snapshot, eligible, "DHCP agent"):
-            changes += _balance_dhcp(snapshot, group, eligible, budget - len(changes))
-    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]))
+            for heavy, light, net_id, why in _balance_dhcp(snapshot, group, eligible, budget - len(changes)):
+                change, handover = start(net_id, heavy, light, now, why, snapshot)
+                changes.append(change)
+                handovers.append(handover)
+    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]), tuple(handovers))
 
 
 def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[list[Agent]]:
@@ -150,27 +160,29 @@ def _ready_elsewhere(snapshot: Snapshot, router_id: RouterId, leaving: AgentId) 
     return any(state == "active" for agent, state in states.items() if agent != leaving)
 
 
-def _balance_dhcp(snapshot: Snapshot, group: list[Agent], eligible: Eligibility, budget: int) -> list[Change]:
+def _balance_dhcp(
+    snapshot: Snapshot, group: list[Agent], eligible: Eligibility, budget: int
+) -> list[tuple[AgentId, AgentId, str, str]]:
+    """(heavy, light, network, why) for each network to hand over."""
     bindings: dict[AgentId, set[str]] = {
         a.id: set(snapshot.dhcp_bindings.get(a.id, ())) if snapshot.dhcp_bindings else set() for a in group}
-    changes: list[Change] = []
+    moves: list[tuple[AgentId, AgentId, str, str]] = []
     moved: set[str] = set()
-    while len(changes) < budget:
+    while len(moves) < budget:
         light = min(group, key=lambda a: (len(bindings[a.id]), a.id))
-        change = None
+        found = None
         for heavy, net_id in _offers(group, bindings, light, moved):
             network = snapshot.networks.get(NetworkId(net_id))
             if (network is None or not network.dhcp or light.id in eligible.excluded_for(net_id)
                     or not restrict_to_zones([light], network.availability_zone_hints)):
                 continue
-            change = Change(ChangeKind.SHIFT_NETWORK, ResourceType.NETWORK, net_id, heavy.id, light.id,
-                            f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} networks, {light.host} "
-                            f"{len(bindings[light.id])}")
+            found = (heavy.id, light.id, net_id, f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} "
+                                                 f"networks, {light.host} {len(bindings[light.id])}")
             break
-        if change is None:
+        if found is None:
             break
-        moved.add(change.resource_id)
-        bindings[heavy.id].discard(change.resource_id)
-        bindings[light.id].add(change.resource_id)
-        changes.append(change)
-    return changes
+        moved.add(found[2])
+        bindings[found[0]].discard(found[2])
+        bindings[found[1]].add(found[2])
+        moves.append(found)
+    return moves
