@@ -146,18 +146,20 @@ def test_a_drain_mark_seen_once_moves_nothing_but_gives_nothing_new() -> None:
     assert [(c.action, c.resource_id, c.to_agent) for c in plan.changes] == [(ChangeKind.SCHEDULE_ROUTER, "new", "a1")]
 
 
-def test_drain_moves_legacy_routers_one_per_target_per_pass_then_disables() -> None:
+def test_drain_moves_legacy_routers_in_one_pass_one_lane_per_target_then_disables() -> None:
     names = [f"r{i}" for i in range(4)]
     snap = marked(snapshot([agent("a0"), agent("a1"), agent("a2")], routers(*names), l3={"a0": set(names)}), "a0")
     state = confirmed(snap)
     plan, state = make_plan(snap, state, NOW, P)
     assert sorted((c.action, c.from_agent, c.to_agent) for c in plan.changes) == [
-        (ChangeKind.MOVE_ROUTER, "a0", "a1"), (ChangeKind.MOVE_ROUTER, "a0", "a2")]
+        (ChangeKind.MOVE_ROUTER, "a0", "a1"), (ChangeKind.MOVE_ROUTER, "a0", "a1"),
+        (ChangeKind.MOVE_ROUTER, "a0", "a2"), (ChangeKind.MOVE_ROUTER, "a0", "a2")]
+    # one router at a time per target: the changes to one target share a lane (the executor runs it in order)
+    assert {c.to_agent: c.key for c in plan.changes} == {
+        "a1": ("lane", "drain to a1"), "a2": ("lane", "drain to a2")}
     assert plan.draining == {"a0"}
     snap = apply_changes(snap, plan.changes)
     plan, state = make_plan(snap, state, NOW + 1, P)
-    snap = apply_changes(snap, plan.changes)
-    plan, state = make_plan(snap, state, NOW + 2, P)
     assert [(c.action, c.from_agent) for c in plan.changes] == [(ChangeKind.DISABLE_AGENT, "a0")]
 
 

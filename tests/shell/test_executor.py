@@ -273,3 +273,29 @@ def test_the_default_sleep_is_only_used_when_none_is_injected(monkeypatch: pytes
     ex, _ = fenced_executor(rec, clock, window_ends=1e9, retries=3, backoff_s=10.0)
     assert ex.run([add_net("n1", B)])[0].outcome == "done"
     assert clock.now >= 10.0 * (0.5 + 1 + 2)  # the backoff went through the injected sleep
+
+
+def test_a_lane_runs_its_changes_one_after_the_other_and_a_failure_stops_none_of_the_rest() -> None:
+    """A drain's legacy moves to one target share a lane: never two of them in flight at once (one router at a time
+    per target), lanes side by side, and one move that fails leaves the next router of the lane to go on."""
+    in_flight: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def answer(call: Call, n: int) -> CallResult:
+        lane = "to-b" if call.resource_id.startswith("b") else "to-c"
+        with lock:
+            in_flight[lane] = in_flight.get(lane, 0) + 1
+            peak[lane] = max(peak.get(lane, 0), in_flight[lane])
+        time.sleep(0.002)  # long enough for a second call of the lane to overlap, were it sent
+        with lock:
+            in_flight[lane] -= 1
+        if call.resource_id == "b1" and call.op is Op.ADD:
+            return CallResult(Outcome.FAILED, 404, "InvalidL3Agent")
+        return CallResult(Outcome.DONE, 204)
+
+    changes = [Change(ChangeKind.MOVE_ROUTER, ResourceType.ROUTER, f"{t}{i}", A, AgentId(t), "drain", lane=f"to-{t}")
+               for t in ("b", "c") for i in range(4)]
+    results = executor(Recorder(answer), max_concurrency=8).run(changes)
+    assert peak == {"to-b": 1, "to-c": 1}
+    assert [r.outcome for r in results] == ["done", "failed", "done", "done"] + ["done"] * 4

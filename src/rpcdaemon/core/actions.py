@@ -90,10 +90,15 @@ class Change:
     from_agent: AgentId | None
     to_agent: AgentId | None
     reason: str
+    lane: str | None = None
+    """Changes in one lane are applied one after the other, whatever their resource (a drain's legacy moves to one
+    target agent: one router at a time per target); None: the resource's own lane."""
 
     @property
-    def key(self) -> tuple[ResourceType, str]:
+    def key(self) -> tuple[ResourceType | str, str]:
         """Changes with one key are applied one after the other; different keys may run concurrently."""
+        if self.lane is not None:
+            return ("lane", self.lane)
         return (self.resource_type, self.resource_id)
 
     def calls(self) -> tuple[Call, ...]:
@@ -122,9 +127,10 @@ class Change:
         }
 
 
-def group_by_key(changes: Iterable[Change]) -> dict[tuple[ResourceType, str], list[Change]]:
-    """Changes per resource, in plan order (insertion order of the dict is the order of first appearance)."""
-    groups: dict[tuple[ResourceType, str], list[Change]] = {}
+def group_by_key(changes: Iterable[Change]) -> dict[tuple[ResourceType | str, str], list[Change]]:
+    """Changes per resource (or lane), in plan order (insertion order of the dict is the order of first
+    appearance)."""
+    groups: dict[tuple[ResourceType | str, str], list[Change]] = {}
     for change in changes:
         groups.setdefault(change.key, []).append(change)
     return groups

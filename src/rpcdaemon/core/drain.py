@@ -8,7 +8,8 @@ ADMIN_DOWN_CONFIRM_S (one lying row starts nothing) is given nothing new (livene
     has its replicas elsewhere and each of them reports ha_state active or standby (read in `wants_ha_states`), so
     the router never lacks a ready replica;
   - a legacy (or distributed SNAT) router: remove, then add (Neutron refuses a second L3 agent): an outage of
-    seconds, one router at a time per target agent;
+    seconds; all of them in one pass, spread by load, one router at a time per target agent (a lane per target:
+    B8 found one move per target per pass emptying 200 routers in 67 passes, 3.2 x a serial drain's time);
   - a DHCP network: handed over (core/handover.py) when the others would be below the target count: added
     elsewhere, and removed from the drained agent once the new agent has wired it.
 When the agent hosts nothing it is set admin down (DISABLE_AGENT) so that Neutron's own schedulers put nothing new
@@ -92,12 +93,11 @@ def plan_drain(
     wants: set[RouterId] = set()
     l3_load = Load({a: len(r) for a, r in (snapshot.l3_bindings or {}).items()})
     dhcp_load = Load({a: len(n) for a, n in (snapshot.dhcp_bindings or {}).items()})
-    legacy_targets: set[AgentId] = set()
     started: list[Handover] = []
     for agent in agents:
         planned: list[Change] = []
         if agent.is_l3 and policy.manage_l3 and snapshot.l3_bindings is not None:
-            planned, wanted = _drain_l3(snapshot, agent, policy, eligible, busy, l3_load, legacy_targets)
+            planned, wanted = _drain_l3(snapshot, agent, policy, eligible, busy, l3_load)
             wants |= wanted
         elif agent.is_dhcp and policy.manage_dhcp and snapshot.dhcp_bindings is not None:
             planned, new = _drain_dhcp(snapshot, agent, policy, eligible, busy, dhcp_load, handovers, pending, now)
@@ -118,7 +118,7 @@ def _hosts(snapshot: Snapshot, agent: Agent) -> bool:
 
 def _drain_l3(
     snapshot: Snapshot, agent: Agent, policy: Policy, eligible: Eligibility, busy: Collection[str],
-    load: Load, legacy_targets: set[AgentId],
+    load: Load,
 ) -> tuple[list[Change], set[RouterId]]:
     hosting = snapshot.l3_agents_of_router()
     targets = [a for a in snapshot.agents_of(agent.agent_type) if a.is_managed and a.id in eligible.targets]
@@ -156,17 +156,15 @@ def _drain_l3(
                     f"draining {agent.host}: a replica on {target.host} first (the least loaded fitting agent); "
                     f"the one on {agent.host} goes once it is ready"))
             continue
-        free = [a for a in candidates if a.id not in legacy_targets]
-        target = pick_target(free, load, exclude=set(others), preferred_zone=zone_of(agent))
+        target = pick_target(candidates, load, exclude=set(others), preferred_zone=zone_of(agent))
         if target is None:
             continue
-        legacy_targets.add(target.id)
         load.add(target.id)
         load.add(agent.id, -1)
         changes.append(Change(
             ChangeKind.MOVE_ROUTER, ResourceType.ROUTER, router_id, agent.id, target.id,
             f"draining {agent.host}: a legacy router moves (remove, then add: down for seconds) to {target.host}, "
-            "the least loaded fitting agent"))
+            "the least loaded fitting agent", lane=f"drain to {target.id}"))
     return changes, wants
 
 

@@ -52,6 +52,9 @@ class ChangeResult:
     error_type: str | None = None
     """The NeutronError type of that answer (InvalidL3Agent...), when it had one: the reconciler tells an agent's
     refusal by it, not by the text of the detail."""
+    finished_at: float | None = None
+    """When its last call was answered, by the executor's clock (Executor.now): when a landing starts to await
+    proof."""
 
     @property
     def ok(self) -> bool:
@@ -88,6 +91,10 @@ class Executor:
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
+
+    def now(self) -> float:
+        """The executor's clock (results' finished_at are by it)."""
+        return self._clock()
 
     def reconfigure(self, *, max_concurrency: int, retries: int, dry_run: bool) -> None:
         """A reload: applies from the next plan on (a plan in flight keeps what it started with)."""
@@ -128,7 +135,7 @@ class Executor:
                 blocked = result.detail
                 continue
             self._report(result, hosts)
-            if not result.ok:
+            if not result.ok and change.lane is None:
                 blocked = f"an earlier change of this {change.resource_type.value} ended {result.outcome}"
         return results
 
@@ -157,7 +164,8 @@ class Executor:
                 return ChangeResult(change, outcome, detail, self._clock() - started, attempts,
                                     failed_call=call, error_type=result.error_type)
         outcome = ChangeOutcome.ALREADY if all(o is Outcome.ALREADY for o in outcomes) else ChangeOutcome.DONE
-        return ChangeResult(change, outcome, "", self._clock() - started, attempts)
+        finished = self._clock()
+        return ChangeResult(change, outcome, "", finished - started, attempts, finished_at=finished)
 
     def _run_call(self, call: Call) -> tuple[CallResult | None, int]:
         """The call's answer and how many times it was sent; None when the acting window closed before a retry
