@@ -35,10 +35,8 @@ from typing import Any
 
 import requests
 
-from common import machine
+from common import daemon_thread, machine
 from rpcdaemon.config.settings import default_settings
-from rpcdaemon.daemon.loop import Daemon
-from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import L3, Cloud
 from rpcdaemon.emulator.server import serve
 from rpcdaemon.model import DRAIN_MARK
@@ -186,15 +184,7 @@ def run_rpcdaemon(opts: argparse.Namespace) -> Result:
     with serve(cloud) as server:
         settings = replace(default_settings(), neutron_endpoint=server.url, audit_log=None,
                            agent_down_time_s=AGENT_DOWN_TIME_S, agent_down_time_origin="b8")
-        daemon = Daemon(settings)
-        pump = None
-        if not opts.no_bus:
-            publish = daemon.in_memory_bus()
-            pump = HeartbeatPump(cloud, publish).start()
-            cloud.notify = lambda event, payload: publish("notifications.info", notification_body(event, payload))
-        runner = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-        runner.start()
-        try:
+        with daemon_thread(cloud, settings, bus=not opts.no_bus) as daemon:
             end = time.monotonic() + 60
             while daemon.passes < 2 and time.monotonic() < end:
                 time.sleep(0.1)
@@ -213,11 +203,6 @@ def run_rpcdaemon(opts: argparse.Namespace) -> Result:
             passes = daemon.passes - passes_before
             settle_ports(topo, opts.activation_delay + 5)
             sampler.stop()
-        finally:
-            daemon.stop()
-            runner.join(timeout=60)
-            if pump is not None:
-                pump.stop()
     return finish(topo, sampler, marked, wall_minus_mono, passes)
 
 

@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from common import machine
+from common import daemon_thread, machine
 from rpcdaemon.config.settings import default_settings
 from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.daemon.observer import Observer
 from rpcdaemon.daemon.report import PassReport
-from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 from rpcdaemon.emulator.cloud import L3, Cloud
 from rpcdaemon.emulator.server import serve
 
@@ -110,14 +108,8 @@ def run(routers: int, agents: int, *, inert: bool, verify_timeout_s: float, acti
         settings = replace(default_settings(), neutron_endpoint=server.url, audit_log=None,
                            agent_down_time_s=AGENT_DOWN_TIME_S, agent_down_time_origin="b9",
                            verify_timeout_s=verify_timeout_s)
-        daemon = Daemon(settings, observer=recorder)
-        recorder.daemon = daemon
-        publish = daemon.in_memory_bus()
-        pump = HeartbeatPump(cloud, publish).start()
-        cloud.notify = lambda event, payload: publish("notifications.info", notification_body(event, payload))
-        runner = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-        runner.start()
-        try:
+        with daemon_thread(cloud, settings, observer=recorder) as daemon:
+            recorder.daemon = daemon
             end = time.monotonic() + 60
             while len(recorder.passes) < 2 and time.monotonic() < end:
                 time.sleep(0.1)
@@ -136,10 +128,6 @@ def run(routers: int, agents: int, *, inert: bool, verify_timeout_s: float, acti
             left = len(cloud.l3.get(victim, ()))
             if left:
                 raise SystemExit(f"B9: {left} routers left on net-1")
-        finally:
-            daemon.stop()
-            runner.join(timeout=60)
-            pump.stop()
     return recorder, evacuation
 
 

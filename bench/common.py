@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +22,10 @@ from rpcdaemon.config.settings import Settings, default_settings
 from rpcdaemon.core.liveness import state_from_api
 from rpcdaemon.core.plan import CoreState
 from rpcdaemon.daemon.executor import Executor
+from rpcdaemon.daemon.loop import Daemon
+from rpcdaemon.daemon.observer import NOBODY
 from rpcdaemon.daemon.reconciler import Reconciler
+from rpcdaemon.emulator.bus import HeartbeatPump, notification_body
 
 HERE = Path(__file__).parent
 
@@ -71,3 +75,26 @@ def reconciler_for(settings: Settings, *, observed: bool = True) -> Reconciler:
 
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+@contextmanager
+def daemon_thread(cloud: Any, settings: Settings, observer: Any = None, bus: bool = True) -> Iterator[Any]:
+    """The real daemon loop (daemon/loop.py) in a thread against an in-process emulated cloud, its heartbeats and
+    notifications on the in-memory bus as `rpcdaemon demo` has them (bus=False: the poll-only daemon); stopped,
+    with its pump, on the way out."""
+    daemon = Daemon(settings, observer=observer or NOBODY)
+    pump = None
+    if bus:
+        publish = daemon.in_memory_bus()
+        pump = HeartbeatPump(cloud, publish).start()
+        cloud.notify = lambda event, payload: publish("notifications.info", notification_body(event, payload))
+    runner = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    runner.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        runner.join(timeout=60)
+        if pump is not None:
+            pump.stop()
+

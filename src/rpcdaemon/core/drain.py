@@ -110,6 +110,10 @@ def plan_drain(
     return Drain(tuple(changes), frozenset(wants), tuple(notes), frozenset(a.id for a in agents), tuple(started))
 
 
+def _names(snapshot: Snapshot, agents: Collection[AgentId]) -> str:
+    return ", ".join(sorted(snapshot.agents[a].host for a in agents))
+
+
 def _hosts(snapshot: Snapshot, agent: Agent) -> bool:
     if agent.is_l3:
         return bool((snapshot.l3_bindings or {}).get(agent.id))
@@ -145,8 +149,7 @@ def _drain_l3(
                     load.add(agent.id, -1)
                     changes.append(Change(
                         ChangeKind.REMOVE_ROUTER, ResourceType.ROUTER, router_id, agent.id, None,
-                        f"draining {agent.host}: the router's replicas on "
-                        f"{', '.join(sorted(snapshot.agents[a].host for a in serving))} are ready"))
+                        f"draining {agent.host}: the router's replicas on {_names(snapshot, serving)} are ready"))
                 continue
             target = pick_target(candidates, load, exclude=set(others), preferred_zone=zone_of(agent))
             if target is not None:
@@ -194,8 +197,7 @@ def _drain_dhcp(
             load.add(agent.id, -1)
             changes.append(Change(
                 ChangeKind.REMOVE_NETWORK, ResourceType.NETWORK, net_id, agent.id, None,
-                f"draining {agent.host}: the network is served by "
-                f"{', '.join(sorted(snapshot.agents[a].host for a in serving))}"))
+                f"draining {agent.host}: the network is served by {_names(snapshot, serving)}"))
             continue
         if coming:
             continue  # handed over already: its removal comes once the new agent serves it

@@ -17,8 +17,9 @@ and with `[L3Agent] rebalance = all` a legacy router (remove, then add: an outag
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
 from rpcdaemon.core.handover import Handover, start
@@ -32,6 +33,7 @@ WINDOW_S = 60.0
 WANT_HA_STATES = 20
 """At most this many routers' ha_state asked for per plan: one GET each, so a rebalance stays cheap."""
 READY = frozenset({"active", "standby"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,43 +104,61 @@ def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[
 def _balance_l3(
     snapshot: Snapshot, group: list[Agent], policy: Policy, eligible: Eligibility, budget: int
 ) -> tuple[list[Change], set[RouterId]]:
-    bindings: dict[AgentId, set[str]] = {
-        a.id: set(snapshot.l3_bindings.get(a.id, ())) if snapshot.l3_bindings else set() for a in group}
-    changes: list[Change] = []
     wants: set[RouterId] = set()
+
+    def pick(heavy: Agent, light: Agent, router_id: str, bindings: Mapping[AgentId, set[str]]) -> Change | None:
+        router = snapshot.routers.get(RouterId(router_id))
+        if (router is None or router.distributed or light.id in eligible.excluded_for(router_id)
+                or not restrict_to_zones([light], router.availability_zone_hints)):
+            return None
+        loads = f"{heavy.host} hosts {len(bindings[heavy.id])} routers, {light.host} {len(bindings[light.id])}"
+        if router.ha:
+            state = snapshot.ha_states.get(RouterId(router_id), {}).get(heavy.id)
+            if state is None:
+                wants.add(RouterId(router_id))
+                return None
+            if state != "standby" or not _ready_elsewhere(snapshot, RouterId(router_id), heavy.id):
+                return None
+            return Change(ChangeKind.SHIFT_HA_REPLICA, ResourceType.ROUTER, router_id, heavy.id, light.id,
+                          f"rebalancing: {loads}; this replica is standby (the active one stays)")
+        if policy.l3_rebalance == "all":
+            return Change(ChangeKind.MOVE_ROUTER, ResourceType.ROUTER, router_id, heavy.id, light.id,
+                          f"rebalancing (rebalance = all): {loads}; a legacy router is down for the seconds of its "
+                          "move")
+        return None
+
+    moves = _balance(group, _bindings_of(snapshot.l3_bindings, group), budget, pick)
+    return [change for _, _, _, change in moves], wants
+
+
+def _balance(
+    group: list[Agent], bindings: dict[AgentId, set[str]], budget: int,
+    pick: Callable[[Agent, Agent, str, Mapping[AgentId, set[str]]], T | None],
+) -> list[tuple[AgentId, AgentId, str, T]]:
+    """(heavy, light, resource, what `pick` made of it) for up to `budget` moves, each from the most loaded agent
+    that has something `pick` accepts to the least loaded one, until max - min <= 1."""
+    moves: list[tuple[AgentId, AgentId, str, T]] = []
     moved: set[str] = set()
-    while len(changes) < budget:
+    while len(moves) < budget:
         light = min(group, key=lambda a: (len(bindings[a.id]), a.id))
-        change = None
-        for heavy, router_id in _offers(group, bindings, light, moved):
-            router = snapshot.routers.get(RouterId(router_id))
-            if (router is None or router.distributed or light.id in eligible.excluded_for(router_id)
-                    or not restrict_to_zones([light], router.availability_zone_hints)):
-                continue
-            if router.ha:
-                state = snapshot.ha_states.get(RouterId(router_id), {}).get(heavy.id)
-                if state is None:
-                    wants.add(RouterId(router_id))
-                    continue
-                if state != "standby" or not _ready_elsewhere(snapshot, RouterId(router_id), heavy.id):
-                    continue
-                change = Change(ChangeKind.SHIFT_HA_REPLICA, ResourceType.ROUTER, router_id, heavy.id, light.id,
-                                f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} routers, {light.host} "
-                                f"{len(bindings[light.id])}; this replica is standby (the active one stays)")
-            elif policy.l3_rebalance == "all":
-                change = Change(ChangeKind.MOVE_ROUTER, ResourceType.ROUTER, router_id, heavy.id, light.id,
-                                f"rebalancing (rebalance = all): {heavy.host} hosts {len(bindings[heavy.id])} "
-                                f"routers, {light.host} {len(bindings[light.id])}; a legacy router is down for the "
-                                "seconds of its move")
-            if change is not None:
+        found = None
+        for heavy, resource_id in _offers(group, bindings, light, moved):
+            made = pick(heavy, light, resource_id, bindings)
+            if made is not None:
+                found = (heavy.id, light.id, resource_id, made)
                 break
-        if change is None:
+        if found is None:
             break
-        moved.add(change.resource_id)
-        bindings[heavy.id].discard(change.resource_id)
-        bindings[light.id].add(change.resource_id)
-        changes.append(change)
-    return changes, wants
+        moved.add(found[2])
+        bindings[found[0]].discard(found[2])
+        bindings[found[1]].add(found[2])
+        moves.append(found)
+    return moves
+
+
+def _bindings_of(table: Mapping[AgentId, frozenset[str]] | None, group: list[Agent]) -> dict[AgentId, set[str]]:
+    """What each agent of the group hosts, as sets the balancing changes as it plans."""
+    return {a.id: set((table or {}).get(a.id, ())) for a in group}
 
 
 def _offers(
@@ -164,25 +184,12 @@ def _balance_dhcp(
     snapshot: Snapshot, group: list[Agent], eligible: Eligibility, budget: int
 ) -> list[tuple[AgentId, AgentId, str, str]]:
     """(heavy, light, network, why) for each network to hand over."""
-    bindings: dict[AgentId, set[str]] = {
-        a.id: set(snapshot.dhcp_bindings.get(a.id, ())) if snapshot.dhcp_bindings else set() for a in group}
-    moves: list[tuple[AgentId, AgentId, str, str]] = []
-    moved: set[str] = set()
-    while len(moves) < budget:
-        light = min(group, key=lambda a: (len(bindings[a.id]), a.id))
-        found = None
-        for heavy, net_id in _offers(group, bindings, light, moved):
-            network = snapshot.networks.get(NetworkId(net_id))
-            if (network is None or not network.dhcp or light.id in eligible.excluded_for(net_id)
-                    or not restrict_to_zones([light], network.availability_zone_hints)):
-                continue
-            found = (heavy.id, light.id, net_id, f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} "
-                                                 f"networks, {light.host} {len(bindings[light.id])}")
-            break
-        if found is None:
-            break
-        moved.add(found[2])
-        bindings[found[0]].discard(found[2])
-        bindings[found[1]].add(found[2])
-        moves.append(found)
-    return moves
+    def pick(heavy: Agent, light: Agent, net_id: str, bindings: Mapping[AgentId, set[str]]) -> str | None:
+        network = snapshot.networks.get(NetworkId(net_id))
+        if (network is None or not network.dhcp or light.id in eligible.excluded_for(net_id)
+                or not restrict_to_zones([light], network.availability_zone_hints)):
+            return None
+        return (f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} networks, {light.host} "
+                f"{len(bindings[light.id])}")
+
+    return _balance(group, _bindings_of(snapshot.dhcp_bindings, group), budget, pick)
