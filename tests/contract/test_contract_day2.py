@@ -40,9 +40,11 @@ def interface(backend: Backend, router: str, subnet_cidr: str, name: str) -> str
 
 def test_a_legacy_routers_interface_goes_active_on_its_agents_host(backend: Backend) -> None:
     router = backend.router("verify")
-    interface(backend, router, "10.79.1.0/24", "verify")
     agent = backend.l3[0]
+    # placed before it has an interface: Neutron's own auto-scheduling (an L3 agent's sync) takes only routers hosted
+    # nowhere, and one with an interface may be taken by it first
     assert backend.add(agent, "router", router).status == 201
+    interface(backend, router, "10.79.1.0/24", "verify")
     host = host_of(backend, agent)
 
     def wired() -> bool:
