@@ -9,6 +9,8 @@ ACTIVE at once (activation delay 0 on its fake clock).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from contract.backends import Backend
@@ -29,13 +31,19 @@ def ports(backend: Backend, device: str) -> list[dict[str, Any]]:
     return rows
 
 
-def interface(backend: Backend, router: str, subnet_cidr: str, name: str) -> str:
+@contextmanager
+def interface(backend: Backend, router: str, subnet_cidr: str, name: str) -> Iterator[str]:
+    """A router interface on a new network's subnet, removed again on the way out: Neutron refuses to delete a
+    router that still has one (409 RouterInUse), and the fixture deletes what the test made."""
     net = backend.network(name, subnet_cidr)
     subnet = backend.get("/subnets", params={"network_id": net})["subnets"][0]["id"]
     answer = backend.call("PUT", f"/routers/{router}/add_router_interface", {"subnet_id": subnet})
     assert answer.status == 200, answer
     assert answer.body["subnet_id"] == subnet and answer.body["id"] == router
-    return net
+    try:
+        yield net
+    finally:
+        backend.call("PUT", f"/routers/{router}/remove_router_interface", {"subnet_id": subnet})
 
 
 def test_a_legacy_routers_interface_goes_active_on_its_agents_host(backend: Backend) -> None:
@@ -44,20 +52,20 @@ def test_a_legacy_routers_interface_goes_active_on_its_agents_host(backend: Back
     # placed before it has an interface: Neutron's own auto-scheduling (an L3 agent's sync) takes only routers hosted
     # nowhere, and one with an interface may be taken by it first
     assert backend.add(agent, "router", router).status == 201
-    interface(backend, router, "10.79.1.0/24", "verify")
     host = host_of(backend, agent)
+    with interface(backend, router, "10.79.1.0/24", "verify"):
 
-    def wired() -> bool:
-        return any(p["device_owner"] == "network:router_interface" and p["binding:host_id"] == host
-                   and p["status"] == "ACTIVE" for p in ports(backend, router))
+        def wired() -> bool:
+            return any(p["device_owner"] == "network:router_interface" and p["binding:host_id"] == host
+                       and p["status"] == "ACTIVE" for p in ports(backend, router))
 
-    poll(wired, ACTIVE_S, "the router's interface port bound to its agent's host and ACTIVE", interval_s=0.5)
-    client = NeutronClient.connect(endpoint=backend.url, timeout_s=30)
-    read = client.fetch_ports([host], [])
-    assert any(p.device_id == router and p.host == host and p.status == "ACTIVE" for p in read.ports)
-    assert all(p.host == host for p in read.ports)  # one call: only that host's router and DHCP ports
-    everywhere = client.fetch_ports([], [router])
-    assert {p.device_owner for p in everywhere.ports} == {"network:router_interface"}
+        poll(wired, ACTIVE_S, "the router's interface port bound to its agent's host and ACTIVE", interval_s=0.5)
+        client = NeutronClient.connect(endpoint=backend.url, timeout_s=30)
+        read = client.fetch_ports([host], [])
+        assert any(p.device_id == router and p.host == host and p.status == "ACTIVE" for p in read.ports)
+        assert all(p.host == host for p in read.ports)  # one call: only that host's router and DHCP ports
+        everywhere = client.fetch_ports([], [router])
+        assert {p.device_owner for p in everywhere.ports} == {"network:router_interface"}
 
 
 def test_a_networks_dhcp_port_goes_active_on_its_agents_host(backend: Backend) -> None:
@@ -74,21 +82,21 @@ def test_a_networks_dhcp_port_goes_active_on_its_agents_host(backend: Backend) -
 
 def test_an_ha_router_has_one_active_replica_and_an_ha_port_per_replica(backend: Backend) -> None:
     router = backend.router("hastate", ha=True)
-    interface(backend, router, "10.79.3.0/24", "hastate")
-    for agent in backend.l3[2:]:  # Neutron put it on every L3 agent: keep two
-        backend.remove(agent, "router", router)
-    for agent in backend.l3[:2]:
-        if agent not in backend.router_hosts(router):
-            assert backend.add(agent, "router", router).status == 201
-    client = NeutronClient.connect(endpoint=backend.url, timeout_s=30)
+    with interface(backend, router, "10.79.3.0/24", "hastate"):
+        for agent in backend.l3[2:]:  # Neutron put it on every L3 agent: keep two
+            backend.remove(agent, "router", router)
+        for agent in backend.l3[:2]:
+            if agent not in backend.router_hosts(router):
+                assert backend.add(agent, "router", router).status == 201
+        client = NeutronClient.connect(endpoint=backend.url, timeout_s=30)
 
-    def one_active() -> bool:
-        states = client.fetch_ha_states([router]).get(router, {})  # type: ignore[arg-type]
-        return set(states) == set(backend.l3[:2]) and sorted(states.values()) == ["active", "standby"]
+        def one_active() -> bool:
+            states = client.fetch_ha_states([router]).get(router, {})  # type: ignore[arg-type]
+            return set(states) == set(backend.l3[:2]) and sorted(states.values()) == ["active", "standby"]
 
-    poll(one_active, ACTIVE_S, "exactly one replica active, the other standby", interval_s=0.5)
-    ha_ports = [p for p in ports(backend, router) if p["device_owner"] == "network:router_ha_interface"]
-    assert sorted(p["binding:host_id"] for p in ha_ports) == sorted(host_of(backend, a) for a in backend.l3[:2])
+        poll(one_active, ACTIVE_S, "exactly one replica active, the other standby", interval_s=0.5)
+        ha_ports = [p for p in ports(backend, router) if p["device_owner"] == "network:router_ha_interface"]
+        assert sorted(p["binding:host_id"] for p in ha_ports) == sorted(host_of(backend, a) for a in backend.l3[:2])
 
 
 def test_the_drain_mark_in_an_agents_description(backend: Backend) -> None:
