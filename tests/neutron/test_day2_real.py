@@ -84,13 +84,6 @@ def ids(bed: Testbed, host: str) -> tuple[str, str]:
             next(a.id for a in bed.agents_of("dhcp") if a.host == host))
 
 
-def undrain_by_api(bed: Testbed) -> None:
-    """Every agent admin up with no drain mark, whatever a failed test left."""
-    for row in bed.get("/v2.0/agents")["agents"]:
-        if not row["admin_state_up"] or row.get("description"):
-            bed.request("PUT", f"/v2.0/agents/{row['id']}", {"agent": {"admin_state_up": True, "description": ""}})
-
-
 def cli(rpcd: Rpcdaemon, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rpcdaemon.cli.main", *args, "-c", str(rpcd.conf)],
                           capture_output=True, text=True, check=False, timeout=timeout)

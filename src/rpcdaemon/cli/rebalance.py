@@ -51,7 +51,7 @@ def main(argv: Sequence[str]) -> int:
     if isinstance(client, int):
         return client
     if opts.dry_run:
-        return _report(_plan(client, settings, opts.max_moves), client, opts.json, acted=False)
+        return _report(_plan(client, settings, opts.max_moves), opts.json, acted=False)
     return _act(client, settings, opts.max_moves, opts.json)
 
 
@@ -118,12 +118,11 @@ def _act(client: NeutronClient, settings: Settings, max_moves: int, as_json: boo
         if cluster is not None:
             cluster.stop()
     failed = [r for r in results if not r.ok]
-    _report(changes, client, as_json, acted=True, failed=len(failed))
+    _report(changes, as_json, acted=True, failed=len(failed))
     return 1 if failed else 0
 
 
-def _report(changes: Sequence[Change], client: NeutronClient, as_json: bool, acted: bool, failed: int = 0) -> int:
-    del client
+def _report(changes: Sequence[Change], as_json: bool, acted: bool, failed: int = 0) -> int:
     if as_json:
         print(json.dumps({"moves": [c.as_dict() for c in changes], "done": acted, "failed": failed}, indent=2))
         return 0

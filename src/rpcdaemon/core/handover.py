@@ -74,6 +74,3 @@ def finish(
             f"{source.host if source else handover.from_agent}"))
     return changes, waiting
 
-
-def in_flight(handovers: Mapping[tuple[str, AgentId], Handover]) -> set[str]:
-    return {h.network for h in handovers.values()}
