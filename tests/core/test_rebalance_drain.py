@@ -127,6 +127,20 @@ def test_dhcp_networks_shift_only_with_a_number_per_network() -> None:
     assert not plan_of(snap, replace(P, dhcp_agents_per_network=1, dhcp_rebalance=False))[0].changes
 
 
+def test_bindings_of_unlisted_resources_are_no_load() -> None:
+    """A binding of a network or router missing from the list (deleted a moment ago, or a read that lies by
+    omission) weighs nothing: no rebalance empties an agent for it, no repair avoids the agent for it. The CI run of
+    stop 18 found this (a rebalance of the only real network off an agent that held it and a deleted one)."""
+    one = replace(P, dhcp_agents_per_network=1)
+    nets = snapshot([dhcp("d0"), dhcp("d1")], networks=networks("n0"), dhcp={"d0": {"n0", "gone-1", "gone-2"}})
+    assert not plan_of(nets, one)[0].changes
+    legacy = snapshot([agent("a0"), agent("a1")], routers("r0"), l3={"a0": {"r0", "gone-1", "gone-2"}})
+    assert not plan_of(legacy, replace(P, l3_rebalance="all"))[0].changes
+    placing = snapshot([dhcp("d0"), dhcp("d1")], networks=networks("n0", "n1"),
+                       dhcp={"d0": {"gone-1", "gone-2"}, "d1": {"n1"}})
+    assert [(c.resource_id, c.to_agent) for c in plan_of(placing, one)[0].changes] == [("n0", "d0")]
+
+
 # --- draining ------------------------------------------------------------------------------------------------------
 
 def marked(snap: Snapshot, *names: str) -> Snapshot:

@@ -31,7 +31,7 @@ def plan_dhcp(
     bindings = snapshot.dhcp_bindings or {}
     agents = snapshot.agents_of(DHCP_AGENT)
     targets = [a for a in agents if a.id in eligible.targets]
-    load = Load({a.id: len(bindings.get(a.id, ())) for a in agents})
+    load = Load.of_networks(snapshot)
     hosting = snapshot.dhcp_agents_of_network()
     down = out_of_service(snapshot.agents, verdicts, policy)
 

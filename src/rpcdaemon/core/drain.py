@@ -91,8 +91,8 @@ def plan_drain(
         return Drain(notes=tuple(notes))
     changes: list[Change] = []
     wants: set[RouterId] = set()
-    l3_load = Load({a: len(r) for a, r in (snapshot.l3_bindings or {}).items()})
-    dhcp_load = Load({a: len(n) for a, n in (snapshot.dhcp_bindings or {}).items()})
+    l3_load = Load.of_routers(snapshot)
+    dhcp_load = Load.of_networks(snapshot)
     started: list[Handover] = []
     for agent in agents:
         planned: list[Change] = []

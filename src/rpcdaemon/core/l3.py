@@ -36,11 +36,10 @@ def plan_l3(
     policy: Policy,
     eligible: Eligibility,
 ) -> tuple[list[Change], list[str]]:
-    bindings = snapshot.l3_bindings or {}
     agents = [a for a in snapshot.agents_of(L3_AGENT) if a.is_managed]
     managed = {a.id for a in agents}
     targets = [a for a in agents if a.id in eligible.targets]
-    load = Load({a.id: len(bindings.get(a.id, ())) for a in agents})
+    load = Load.of_routers(snapshot)
     hosting = snapshot.l3_agents_of_router()
     down = out_of_service(snapshot.agents, verdicts, policy)
 

@@ -24,7 +24,7 @@ from typing import TypeVar
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
 from rpcdaemon.core.handover import Handover, start
 from rpcdaemon.core.liveness import AgentLiveness, Verdict
-from rpcdaemon.core.placement import Eligibility, restrict_to_zones
+from rpcdaemon.core.placement import Eligibility, known_networks, known_routers, restrict_to_zones
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import zone_of
 from rpcdaemon.model import Agent, AgentId, NetworkId, RouterId, Snapshot
@@ -127,7 +127,8 @@ def _balance_l3(
                           "move")
         return None
 
-    moves = _balance(group, _bindings_of(snapshot.l3_bindings, group), budget, pick)
+    table = snapshot.l3_bindings or {}
+    moves = _balance(group, {a.id: known_routers(snapshot, table.get(a.id, ())) for a in group}, budget, pick)
     return [change for _, _, _, change in moves], wants
 
 
@@ -154,11 +155,6 @@ def _balance(
         bindings[found[1]].add(found[2])
         moves.append(found)
     return moves
-
-
-def _bindings_of(table: Mapping[AgentId, frozenset[str]] | None, group: list[Agent]) -> dict[AgentId, set[str]]:
-    """What each agent of the group hosts, as sets the balancing changes as it plans."""
-    return {a.id: set((table or {}).get(a.id, ())) for a in group}
 
 
 def _offers(
@@ -192,4 +188,5 @@ def _balance_dhcp(
         return (f"rebalancing: {heavy.host} hosts {len(bindings[heavy.id])} networks, {light.host} "
                 f"{len(bindings[light.id])}")
 
-    return _balance(group, _bindings_of(snapshot.dhcp_bindings, group), budget, pick)
+    table = snapshot.dhcp_bindings or {}
+    return _balance(group, {a.id: known_networks(snapshot, table.get(a.id, ())) for a in group}, budget, pick)

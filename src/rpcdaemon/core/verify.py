@@ -176,8 +176,8 @@ def _again(
     (remove, then add), an HA replica and a DHCP network are added elsewhere first."""
     changes: list[Change] = []
     notes: list[str] = []
-    l3_load = Load({a: len(r) for a, r in (snapshot.l3_bindings or {}).items()})
-    dhcp_load = Load({a: len(n) for a, n in (snapshot.dhcp_bindings or {}).items()})
+    l3_load = Load.of_routers(snapshot)
+    dhcp_load = Load.of_networks(snapshot)
     for landing in unverified:
         failed = snapshot.agents[landing.agent_id]
         tries = failures.get(landing.resource_id, 0) + 1
