@@ -14,6 +14,11 @@ Three runs, each on a fresh cloud:
   b) the baseline: the same with verify_timeout = 0 (no verification);
   c) the targets activate ports `--activation-delay` (default 2 s) after their binding, verify_timeout at its
      default (60 s): the time from each add to 'verified' (the daemon's own figure: report.plan.verified).
+  d) few moves onto hosts that hold much: `--few` (default 10) routers on net-1, and each of net-2..net-4 also runs
+     a DHCP agent hosting `--dhcp-networks` (default 3,000) networks (a DHCP port each); inert targets,
+     verify_timeout 600 s: the rows GET /v2.0/ports brings per pass, with the host read whole (core/verify.py's
+     HOST_READ_SHARE = 0, the way before 2026-11-30: the baseline) and with the default (what awaits proof read by
+     its own ports when it is less than half of what its host holds).
 Calls per pass are what the emulator answered between two pass ends (the Observer's on_pass), exact.
 """
 
@@ -26,12 +31,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+import rpcdaemon.core.verify as verify
 from common import daemon_thread, machine
 from rpcdaemon.config.settings import default_settings
 from rpcdaemon.daemon.loop import Daemon
 from rpcdaemon.daemon.observer import Observer
 from rpcdaemon.daemon.report import PassReport
-from rpcdaemon.emulator.cloud import L3, Cloud
+from rpcdaemon.emulator.cloud import DHCP, L3, Cloud
 from rpcdaemon.emulator.server import serve
 
 AGENT_DOWN_TIME_S = 4.0
@@ -83,9 +89,14 @@ class Recorder(Observer):
                                      report.duration_s))
 
 
-def build(routers: int, agents: int) -> tuple[Cloud, str, list[str]]:
+def build(routers: int, agents: int, dhcp_networks: int = 0) -> tuple[Cloud, str, list[str]]:
     cloud = Cloud(agent_down_time=AGENT_DOWN_TIME_S, seed=9, activation_delay_s=0.0)
     ids = [cloud.add_agent(L3, f"net-{i + 1}") for i in range(agents)]
+    dhcp_ids = [cloud.add_agent(DHCP, f"net-{i + 1}") for i in range(1, agents)] if dhcp_networks else []
+    for n in range(dhcp_networks):
+        net = cloud.add_network(name=f"dhcp-net{n}")
+        for agent in dhcp_ids:
+            cloud.bind_network(agent, net)
     for n in range(routers):
         router = cloud.add_router(name=f"router{n}")
         cloud.bind_router(ids[0], router)
@@ -96,10 +107,10 @@ def build(routers: int, agents: int) -> tuple[Cloud, str, list[str]]:
 
 
 def run(routers: int, agents: int, *, inert: bool, verify_timeout_s: float, activation_delay_s: float,
-        after_s: float, until_verified: bool) -> tuple[Recorder, int]:
+        after_s: float, until_verified: bool, dhcp_networks: int = 0) -> tuple[Recorder, int]:
     """The daemon evacuates a dead net-1; the passes are recorded for `after_s` after the evacuation pass (or until
     every landing is verified). Returns the recorder and the index of the evacuation pass."""
-    cloud, victim, targets = build(routers, agents)
+    cloud, victim, targets = build(routers, agents, dhcp_networks)
     cloud.set_activation_delay(activation_delay_s)
     for agent in targets:
         cloud.set_inert(agent, inert)
@@ -151,10 +162,12 @@ def main() -> None:
     parser.add_argument("--activation-delay", type=float, default=2.0)
     parser.add_argument("--window", type=float, default=22.0,
                         help="seconds of passes recorded after the evacuation pass in runs a and b")
-    parser.add_argument("--quick", action="store_true", help="100 routers, a 12 s window")
+    parser.add_argument("--few", type=int, default=10, help="routers moved in run d")
+    parser.add_argument("--dhcp-networks", type=int, default=3000, help="networks each target's host holds in run d")
+    parser.add_argument("--quick", action="store_true", help="100 routers, a 12 s window, 300 networks in d")
     opts = parser.parse_args()
     if opts.quick:
-        opts.routers, opts.window = 100, 12.0
+        opts.routers, opts.window, opts.dhcp_networks = 100, 12.0, 300
     logging.basicConfig(level=logging.WARNING)
     print(f"B9 verification: {opts.routers} legacy routers evacuated from a dead L3 agent to {opts.agents - 1} "
           f"others, 20 ms per call, daemon defaults with the in-memory bus; {machine()}", flush=True)
@@ -187,6 +200,20 @@ def main() -> None:
               f"max {max(rec_c.verified):.2f} s")
     else:
         print(f"  add -> verified: none verified ({rec_c.unverified} unverified)")
+    rows: dict[str, list[int]] = {}
+    for name, share in (("whole hosts (HOST_READ_SHARE 0, the baseline)", 0.0),
+                        (f"by what awaits proof (HOST_READ_SHARE {verify.HOST_READ_SHARE})", verify.HOST_READ_SHARE)):
+        default, verify.HOST_READ_SHARE = verify.HOST_READ_SHARE, share
+        try:
+            rec_d, ev_d = run(opts.few, opts.agents, inert=True, verify_timeout_s=600, activation_delay_s=0,
+                              after_s=opts.window / 2, until_verified=False, dhcp_networks=opts.dhcp_networks)
+        finally:
+            verify.HOST_READ_SHARE = default
+        under = [p for p in per_pass(f"d) {opts.few} routers onto hosts with {opts.dhcp_networks} DHCP networks "
+                                     f"each, ports read {name}", rec_d, ev_d) if p.awaiting >= opts.few]
+        rows[name] = [p.rows[PORTS] for p in under]
+        print(f"  result d, {name}: {PORTS} per pass {sorted(set(p.calls[PORTS] for p in under))}, rows per pass "
+              f"{sorted(set(rows[name]))}")
 
 
 if __name__ == "__main__":

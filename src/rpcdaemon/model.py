@@ -164,9 +164,8 @@ class Port:
 @dataclass(frozen=True, slots=True)
 class PortRead:
     """The ports read for verification (core/verify.py): the router ports and DHCP ports bound to `hosts` (one
-    call, whatever the number of resources under verification), and, only for what is about to be called
-    unverified, every port of the routers in `devices` and the DHCP ports of the networks in `networks` (a second,
-    targeted read: one list that lies by omission is not enough to move anything)."""
+    call per pass for the hosts where most of what they hold awaits proof), every port of the routers in `devices`
+    and the DHCP ports of the networks in `networks` (what awaits proof elsewhere, and whatever is overdue)."""
 
     hosts: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()

@@ -6,9 +6,14 @@ Neutron answers an add with 201 in about 10 ms whether or not the agent then ser
   - a router: one of its ports bound to that host is ACTIVE (an interface of a legacy router, the HA port of an HA
     replica, its gateway); a router with no port at all has nothing to wire and is verified as such;
   - a DHCP network: its DHCP port on that host is ACTIVE.
-The reads stay cheap whatever the number of landings: the router ports and the DHCP ports of the hosts concerned
-(one call per pass), plus, only for what is about to be called unverified, a second read of its own ports (a router
-without any has nothing to wire; and one list that lies by omission must not be enough to move anything).
+The reads stay cheap whatever the number of landings and whatever a host holds. Per host, the cheaper of two:
+  - the host's router and DHCP ports in one call, when what awaits proof there is at least half of what the host
+    hosts (after an evacuation onto it: a thousand landings, one call);
+  - else the landings' own ports (a router's ports by device_id, a network's DHCP ports by network_id, 40 per call):
+    one router moved onto a host with 10,000 DHCP networks reads a few rows, not 10,000 (Neutron pays for each row).
+Overdue landings are always read by their own ports too (a router without any has nothing to wire). A landing is
+called unverified only when two passes in a row, each with its own ports read, found it overdue and unwired: one
+answer that lies by omission must not be enough to move anything.
 Within verify_timeout_s: "verified", with the time it took. Beyond it: "unverified": the resource is planned again
 onto the next best agent (add first where that is possible), never back onto the one that failed it (remembered as a
 refusal for UNVERIFIED_MEMORY_S), at most verify_attempts times; after that it is left where it is, with a note.
@@ -18,11 +23,18 @@ Unknown is not failure: while the ports cannot be read, nothing is decided.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
 from rpcdaemon.core.l3 import fits
-from rpcdaemon.core.placement import Eligibility, Load, pick_target, restrict_to_zones
+from rpcdaemon.core.placement import (
+    Eligibility,
+    Load,
+    known_networks,
+    known_routers,
+    pick_target,
+    restrict_to_zones,
+)
 from rpcdaemon.core.policy import Policy
 from rpcdaemon.core.safety import zone_of
 from rpcdaemon.model import AgentId, NetworkId, Port, RouterId, Snapshot
@@ -32,6 +44,9 @@ UNVERIFIED_MEMORY_S = 3600.0
 ROUTER_OWNERS = ("network:router_interface", "network:router_ha_interface", "network:ha_router_replicated_interface",
                  "network:router_gateway", "network:router_centralized_snat")
 DHCP_OWNER = "network:dhcp"
+HOST_READ_SHARE = 0.5
+"""A host's ports are read whole when at least this share of what it holds awaits proof; else by what awaits (0:
+always whole, as before 2026-11-30; bench/b9_verify.py's baseline)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +55,8 @@ class Landing:
     resource_id: str
     agent_id: AgentId
     since: float
+    doubted: bool = False
+    """Overdue and seen unwired by a read of its own ports once: the next such read calls it unverified."""
 
     @property
     def key(self) -> tuple[ResourceType, str, AgentId]:
@@ -87,20 +104,38 @@ def record_landings(
 
 
 def wants_ports(
-    snapshot_agents_hosts: Mapping[AgentId, str],
+    snapshot: Snapshot,
     landings: Mapping[tuple[ResourceType, str, AgentId], Landing],
     now: float,
     policy: Policy,
 ) -> PortWants:
-    """The ports to read before the next plan, from what awaits proof (the shell asks before it plans)."""
+    """The ports to read before the next plan, from what awaits proof (the shell asks before it plans): per host the
+    cheaper read (see the module's docstring), and the own ports of every overdue landing."""
     if policy.verify_timeout_s <= 0 or not landings:
         return PortWants()
-    hosts = frozenset(snapshot_agents_hosts[a.agent_id] for a in landings.values()
-                      if a.agent_id in snapshot_agents_hosts)
-    due = [a for a in landings.values() if now - a.since >= policy.verify_timeout_s]
-    devices = frozenset(a.resource_id for a in due if a.resource_type is ResourceType.ROUTER)
-    networks = frozenset(a.resource_id for a in due if a.resource_type is ResourceType.NETWORK)
+    host_of = {a.id: a.host for a in snapshot.agents.values()}
+    awaiting: dict[str, list[Landing]] = {}
+    for landing in landings.values():
+        if landing.agent_id in host_of:
+            awaiting.setdefault(host_of[landing.agent_id], []).append(landing)
+    hosted = _hosted_per_host(snapshot)
+    hosts = frozenset(h for h, waiting in awaiting.items() if len(waiting) >= HOST_READ_SHARE * hosted.get(h, 0))
+    own = [landing for h, waiting in awaiting.items() if h not in hosts for landing in waiting]
+    own += [a for a in landings.values() if now - a.since >= policy.verify_timeout_s]
+    devices = frozenset(a.resource_id for a in own if a.resource_type is ResourceType.ROUTER)
+    networks = frozenset(a.resource_id for a in own if a.resource_type is ResourceType.NETWORK)
     return PortWants(hosts, devices, networks)
+
+
+def _hosted_per_host(snapshot: Snapshot) -> dict[str, int]:
+    """Listed routers and networks bound to each host's agents: the rows a read of the host's ports would bring."""
+    counts: dict[str, int] = {}
+    for table, known in ((snapshot.l3_bindings, known_routers), (snapshot.dhcp_bindings, known_networks)):
+        for agent_id, hosted in (table or {}).items():
+            agent = snapshot.agents.get(agent_id)
+            if agent is not None:
+                counts[agent.host] = counts.get(agent.host, 0) + len(known(snapshot, hosted))
+    return counts
 
 
 def verify(
@@ -128,23 +163,20 @@ def verify(
         agent = snapshot.agents.get(landing.agent_id)
         if agent is None or not _still_bound(landing, hosting_l3, hosting_dhcp, snapshot):
             continue  # superseded: the binding is gone (moved on, deleted, evacuated)
-        if agent.host not in read.hosts:
+        own_read = landing.resource_id in (read.devices if landing.resource_type is ResourceType.ROUTER
+                                           else read.networks)
+        if agent.host not in read.hosts and not own_read:
             pending[key] = landing
             continue
-        proof = _wired(landing, agent.host, read.ports)
-        if proof:
+        if _wired(landing, agent.host, read.ports):
             verified.append((landing, now - landing.since))
-        elif now - landing.since < policy.verify_timeout_s:
-            pending[key] = landing
-        elif landing.resource_type is ResourceType.ROUTER:
-            if landing.resource_id not in read.devices:
-                pending[key] = landing  # read all its ports first: a router without any has nothing to wire
-            elif not any(p.device_id == landing.resource_id for p in read.ports):
-                verified.append((landing, now - landing.since))
-            else:
-                unverified.append(landing)
-        elif landing.resource_id not in read.networks:
-            pending[key] = landing  # read its DHCP ports on their own first
+        elif now - landing.since < policy.verify_timeout_s or not own_read:
+            pending[key] = landing  # in time; or overdue, and its own ports are read next (core/verify.py)
+        elif (landing.resource_type is ResourceType.ROUTER
+              and not any(p.device_id == landing.resource_id for p in read.ports)):
+            verified.append((landing, now - landing.since))  # a router without any port has nothing to wire
+        elif not landing.doubted:
+            pending[key] = replace(landing, doubted=True)  # once more: one answer's omission moves nothing
         else:
             unverified.append(landing)
     changes, notes = _again(snapshot, unverified, failures, policy, eligible)

@@ -92,10 +92,9 @@ class Reconciler:
             self._last_error = None
         heard = self.heard(snapshot) if self.heard is not None else None
         before = self.state
-        wanted = wants_ports({a.id: a.host for a in snapshot.agents.values()}, before.landings, self._clock(),
-                             self.policy)
+        wanted = wants_ports(snapshot, before.landings, self._clock(), self.policy)
         if acting and wanted:
-            # proof that what was moved serves: the ports of the hosts concerned, one call (core/verify.py)
+            # proof that what was moved serves: per host, its ports or those of what awaits proof (core/verify.py)
             try:
                 snapshot = replace(snapshot, ports=self.client.fetch_ports(
                     sorted(wanted.hosts), sorted(wanted.devices), sorted(wanted.networks)))

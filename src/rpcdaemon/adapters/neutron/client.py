@@ -249,9 +249,9 @@ class NeutronClient:
         return {r: states for r, states in zip(routers, results, strict=True) if states is not None}
 
     def fetch_ports(self, hosts: Sequence[str], devices: Sequence[str], networks: Sequence[str] = ()) -> PortRead:
-        """The ports verification needs (core/verify.py): the router and DHCP ports bound to `hosts` in one call,
-        whatever the number of resources awaiting proof; all ports of the routers in `devices` and the DHCP ports of
-        the `networks` (a few per call: Neutron's uWSGI takes a URL of about 4 KB)."""
+        """The ports verification needs (core/verify.py): the router and DHCP ports bound to `hosts` in one call;
+        all ports of the routers in `devices` and the DHCP ports of the `networks` (40 per call: Neutron's uWSGI
+        takes a URL of about 4 KB)."""
         fields = ["device_id", "network_id", "device_owner", "binding:host_id", "status"]
         rows: list[dict[str, Any]] = []
         if hosts:
