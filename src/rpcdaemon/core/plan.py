@@ -27,7 +27,7 @@ from rpcdaemon.core.liveness import (
 from rpcdaemon.core.news import News, what_changed
 from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.core.rebalance import WINDOW_S, allowance, plan_rebalance
+from rpcdaemon.core.rebalance import UNMOVABLE_S, WINDOW_S, allowance, plan_rebalance
 from rpcdaemon.core.safety import (
     EvacuationBudget,
     ZoneHealth,
@@ -72,6 +72,8 @@ class CoreState:
     """Per resource, how many agents in a row took it and never wired it."""
     handovers: Mapping[tuple[str, AgentId], Handover] = field(default_factory=dict)
     """DHCP networks being handed over (core/handover.py), by (network, new agent)."""
+    unmovable: Mapping[tuple[RouterId, AgentId], float] = field(default_factory=dict)
+    """HA replicas a rebalance found not movable, and until when they are left out (core/rebalance.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ def make_plan(
     wants: set[RouterId] = set()
     draining: frozenset[AgentId] = frozenset()
     starts = tuple(t for t in state.rebalance_starts if now - t < WINDOW_S)
+    unmovable = {r: until for r, until in state.unmovable.items() if until > now}
     if not (trust.hold_l3 or trust.hold_dhcp or trust.reread):
         drain = plan_drain(snapshot, verdicts, zones, policy, eligible, {c.resource_id for c in changes},
                            tuple(handovers.values()), pending, now)
@@ -208,18 +211,19 @@ def make_plan(
         draining = drain.draining
         if not changes and not alarms and not wants:
             rebalance = plan_rebalance(snapshot, verdicts, policy, eligible, allowance(starts, now, policy), now,
-                                       bool(handovers))
+                                       bool(handovers), frozenset(unmovable))
             changes += rebalance.changes
             handovers.update({(h.network, h.to_agent): h for h in rebalance.handovers})
             wants |= rebalance.wants_ha_states
             starts += (now,) * len(rebalance.changes)
+            unmovable.update(dict.fromkeys(rebalance.unmovable, now + UNMOVABLE_S))
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))
     plan = Plan(tuple(changes), verdicts, zones, evacuable, tuple(notes), warming_up, tuple(alarms), trust.reread,
                 news, frozenset(wants), draining, check.verified, check.unverified)
     return plan, CoreState(liveness, budget, agent_types, refusals, announced, shown, first_plan_at,
-                           state.stood_by or standby, not standby, starts, landings, failures, handovers)
+                           state.stood_by or standby, not standby, starts, landings, failures, handovers, unmovable)
 
 
 def never_from_the_living(

@@ -10,14 +10,16 @@ most to the least loaded agent of one type and zone until they differ by at most
     take part, as sources and as targets.
 What moves, and how: a *standby* replica of an HA router (add on the light agent, then remove: the router keeps its
 active replica throughout; a replica whose ha_state is not known is never taken, and the plan asks for it in
-`wants_ha_states`), a DHCP network (handed over, core/handover.py: added, and removed from the heavy agent once the
-light one serves it; one round of handovers at a time; it matters only with a number in dhcp_agents_per_network),
-and with `[L3Agent] rebalance = all` a legacy router (remove, then add: an outage of seconds, hence opt-in).
+`wants_ha_states`; one seen active there is not asked about again for UNMOVABLE_S: a cloud whose heavy agent holds
+the active replicas costs no reads pass after pass), a DHCP network (handed over, core/handover.py: added, and
+removed from the heavy agent once the light one serves it; one round of handovers at a time; it matters only with a
+number in dhcp_agents_per_network), and with `[L3Agent] rebalance = all` a legacy router (remove, then add: an
+outage of seconds, hence opt-in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,6 +34,9 @@ from rpcdaemon.model import Agent, AgentId, NetworkId, RouterId, Snapshot
 WINDOW_S = 60.0
 WANT_HA_STATES = 20
 """At most this many routers' ha_state asked for per plan: one GET each, so a rebalance stays cheap."""
+UNMOVABLE_S = 600.0
+"""An HA replica seen not movable (active, or no other replica of its router active) is left out of the candidates,
+and its router's ha_state unasked for it, for this long."""
 READY = frozenset({"active", "standby"})
 T = TypeVar("T")
 
@@ -41,6 +46,8 @@ class Rebalance:
     changes: tuple[Change, ...] = ()
     wants_ha_states: frozenset[RouterId] = frozenset()
     handovers: tuple[Handover, ...] = ()
+    unmovable: frozenset[tuple[RouterId, AgentId]] = frozenset()
+    """HA replicas (router, agent) seen not movable (see UNMOVABLE_S)."""
 
 
 def calm(snapshot: Snapshot, verdicts: Mapping[AgentId, AgentLiveness]) -> str | None:
@@ -70,18 +77,22 @@ def plan_rebalance(
     budget: int,
     now: float = 0.0,
     handing_over: bool = False,
+    unmovable: Collection[tuple[RouterId, AgentId]] = frozenset(),
 ) -> Rebalance:
     """Up to `budget` moves that bring each (agent type, zone) group of target agents to max - min <= 1;
-    `handing_over`: DHCP handovers are in flight (no new DHCP round until they end)."""
+    `handing_over`: DHCP handovers are in flight (no new DHCP round until they end); `unmovable`: HA replicas left
+    out (seen not movable lately)."""
     if budget <= 0 or calm(snapshot, verdicts) is not None:
         return Rebalance()
     changes: list[Change] = []
     wants: set[RouterId] = set()
+    seen: set[tuple[RouterId, AgentId]] = set()
     if policy.manage_l3 and policy.l3_rebalance != "off" and snapshot.l3_bindings is not None:
         for group in _groups(snapshot, eligible, "L3 agent"):
-            found, wanted = _balance_l3(snapshot, group, policy, eligible, budget - len(changes))
+            found, wanted, stuck = _balance_l3(snapshot, group, policy, eligible, budget - len(changes), unmovable)
             changes += found
             wants |= wanted
+            seen |= stuck
     handovers: list[Handover] = []
     if (policy.manage_dhcp and policy.dhcp_rebalance and policy.dhcp_agents_per_network is not None
             and snapshot.dhcp_bindings is not None and not handing_over):
@@ -90,7 +101,7 @@ def plan_rebalance(
                 change, handover = start(net_id, heavy, light, now, why, snapshot)
                 changes.append(change)
                 handovers.append(handover)
-    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]), tuple(handovers))
+    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]), tuple(handovers), frozenset(seen))
 
 
 def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[list[Agent]]:
@@ -102,9 +113,12 @@ def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[
 
 
 def _balance_l3(
-    snapshot: Snapshot, group: list[Agent], policy: Policy, eligible: Eligibility, budget: int
-) -> tuple[list[Change], set[RouterId]]:
+    snapshot: Snapshot, group: list[Agent], policy: Policy, eligible: Eligibility, budget: int,
+    unmovable: Collection[tuple[RouterId, AgentId]],
+) -> tuple[list[Change], set[RouterId], set[tuple[RouterId, AgentId]]]:
+    """(moves, HA routers whose ha_state is wanted, HA replicas seen not movable)."""
     wants: set[RouterId] = set()
+    stuck: set[tuple[RouterId, AgentId]] = set()
 
     def pick(heavy: Agent, light: Agent, router_id: str, bindings: Mapping[AgentId, set[str]]) -> Change | None:
         router = snapshot.routers.get(RouterId(router_id))
@@ -113,11 +127,14 @@ def _balance_l3(
             return None
         loads = f"{heavy.host} hosts {len(bindings[heavy.id])} routers, {light.host} {len(bindings[light.id])}"
         if router.ha:
-            state = snapshot.ha_states.get(RouterId(router_id), {}).get(heavy.id)
-            if state is None:
-                wants.add(RouterId(router_id))
+            if (router.id, heavy.id) in unmovable:
                 return None
-            if state != "standby" or not _ready_elsewhere(snapshot, RouterId(router_id), heavy.id):
+            state = snapshot.ha_states.get(router.id, {}).get(heavy.id)
+            if state is None:
+                wants.add(router.id)
+                return None
+            if state != "standby" or not _ready_elsewhere(snapshot, router.id, heavy.id):
+                stuck.add((router.id, heavy.id))
                 return None
             return Change(ChangeKind.SHIFT_HA_REPLICA, ResourceType.ROUTER, router_id, heavy.id, light.id,
                           f"rebalancing: {loads}; this replica is standby (the active one stays)")
@@ -129,7 +146,7 @@ def _balance_l3(
 
     table = snapshot.l3_bindings or {}
     moves = _balance(group, {a.id: known_routers(snapshot, table.get(a.id, ())) for a in group}, budget, pick)
-    return [change for _, _, _, change in moves], wants
+    return [change for _, _, _, change in moves], wants, stuck
 
 
 def _balance(
