@@ -164,8 +164,8 @@ class Port:
 @dataclass(frozen=True, slots=True)
 class PortRead:
     """The ports read for verification (core/verify.py): the router ports and DHCP ports bound to `hosts` (one
-    call per pass for the hosts where most of what they hold awaits proof), every port of the routers in `devices`
-    and the DHCP ports of the networks in `networks` (what awaits proof elsewhere, and whatever is overdue)."""
+    call per pass for the hosts where at least half of what they hold awaits proof), every port of the routers in
+    `devices` and the DHCP ports of the networks in `networks` (what awaits proof elsewhere, whatever is overdue)."""
 
     hosts: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()
@@ -192,7 +192,7 @@ class Snapshot:
     """For the HA routers the last plan asked about (Plan.wants_ha_states): each replica's ha_state ("active",
     "standby", ...) from GET /routers/{id}/l3-agents. A router missing here is not known, never "standby"."""
     ports: PortRead | None = None
-    """The ports the last plan asked for (Plan.wants_ports), read for this one; None when none were read."""
+    """The ports core.verify.wants_ports asked for, read for this plan; None when none were read."""
 
     def agents_of(self, agent_type: str) -> list[Agent]:
         return sorted((a for a in self.agents.values() if a.agent_type == agent_type), key=lambda a: a.id)

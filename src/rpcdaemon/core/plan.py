@@ -27,7 +27,7 @@ from rpcdaemon.core.liveness import (
 from rpcdaemon.core.news import News, what_changed
 from rpcdaemon.core.placement import Eligibility
 from rpcdaemon.core.policy import Policy
-from rpcdaemon.core.rebalance import UNMOVABLE_S, WINDOW_S, allowance, plan_rebalance
+from rpcdaemon.core.rebalance import WINDOW_S, allowance, plan_rebalance
 from rpcdaemon.core.safety import (
     EvacuationBudget,
     ZoneHealth,
@@ -216,7 +216,7 @@ def make_plan(
             handovers.update({(h.network, h.to_agent): h for h in rebalance.handovers})
             wants |= rebalance.wants_ha_states
             starts += (now,) * len(rebalance.changes)
-            unmovable.update(dict.fromkeys(rebalance.unmovable, now + UNMOVABLE_S))
+            unmovable.update({replica: now + s for replica, s in rebalance.unmovable.items()})
 
     warming_up = liveness.restarted_at is not None and now - liveness.restarted_at < policy.dead_after_s
     news, announced, shown = what_changed(state.announced, state.shown_notes, verdicts, tuple(notes))

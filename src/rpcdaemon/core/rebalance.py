@@ -10,17 +10,17 @@ most to the least loaded agent of one type and zone until they differ by at most
     take part, as sources and as targets.
 What moves, and how: a *standby* replica of an HA router (add on the light agent, then remove: the router keeps its
 active replica throughout; a replica whose ha_state is not known is never taken, and the plan asks for it in
-`wants_ha_states`; one seen active there is not asked about again for UNMOVABLE_S: a cloud whose heavy agent holds
-the active replicas costs no reads pass after pass), a DHCP network (handed over, core/handover.py: added, and
-removed from the heavy agent once the light one serves it; one round of handovers at a time; it matters only with a
-number in dhcp_agents_per_network), and with `[L3Agent] rebalance = all` a legacy router (remove, then add: an
-outage of seconds, hence opt-in).
+`wants_ha_states`; one seen active there is not asked about again for UNMOVABLE_S, one in another state it may not
+take for UNSETTLED_S: a cloud whose heavy agent holds the active replicas costs no reads pass after pass), a DHCP
+network (handed over, core/handover.py: added, and removed from the heavy agent once the light one serves it; one
+round of handovers at a time; it matters only with a number in dhcp_agents_per_network), and with `[L3Agent] rebalance
+= all` a legacy router (remove, then add: an outage of seconds, hence opt-in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from rpcdaemon.core.actions import Change, ChangeKind, ResourceType
@@ -35,8 +35,10 @@ WINDOW_S = 60.0
 WANT_HA_STATES = 20
 """At most this many routers' ha_state asked for per plan: one GET each, so a rebalance stays cheap."""
 UNMOVABLE_S = 600.0
-"""An HA replica seen not movable (active, or no other replica of its router active) is left out of the candidates,
-and its router's ha_state unasked for it, for this long."""
+"""An HA replica seen active is left out of the candidates, and its router's ha_state unasked for it, for this long;
+one seen in another state that may not be taken (standby with no other replica active, unknown, fault) for
+UNSETTLED_S: that passes with a failover."""
+UNSETTLED_S = 60.0
 READY = frozenset({"active", "standby"})
 T = TypeVar("T")
 
@@ -46,8 +48,8 @@ class Rebalance:
     changes: tuple[Change, ...] = ()
     wants_ha_states: frozenset[RouterId] = frozenset()
     handovers: tuple[Handover, ...] = ()
-    unmovable: frozenset[tuple[RouterId, AgentId]] = frozenset()
-    """HA replicas (router, agent) seen not movable (see UNMOVABLE_S)."""
+    unmovable: Mapping[tuple[RouterId, AgentId], float] = field(default_factory=dict)
+    """HA replicas (router, agent) seen not movable, and for how long to leave them out (see UNMOVABLE_S)."""
 
 
 def calm(snapshot: Snapshot, verdicts: Mapping[AgentId, AgentLiveness]) -> str | None:
@@ -86,13 +88,13 @@ def plan_rebalance(
         return Rebalance()
     changes: list[Change] = []
     wants: set[RouterId] = set()
-    seen: set[tuple[RouterId, AgentId]] = set()
+    seen: dict[tuple[RouterId, AgentId], float] = {}
     if policy.manage_l3 and policy.l3_rebalance != "off" and snapshot.l3_bindings is not None:
         for group in _groups(snapshot, eligible, "L3 agent"):
             found, wanted, stuck = _balance_l3(snapshot, group, policy, eligible, budget - len(changes), unmovable)
             changes += found
             wants |= wanted
-            seen |= stuck
+            seen.update(stuck)
     handovers: list[Handover] = []
     if (policy.manage_dhcp and policy.dhcp_rebalance and policy.dhcp_agents_per_network is not None
             and snapshot.dhcp_bindings is not None and not handing_over):
@@ -101,7 +103,7 @@ def plan_rebalance(
                 change, handover = start(net_id, heavy, light, now, why, snapshot)
                 changes.append(change)
                 handovers.append(handover)
-    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]), tuple(handovers), frozenset(seen))
+    return Rebalance(tuple(changes), frozenset(sorted(wants)[:WANT_HA_STATES]), tuple(handovers), seen)
 
 
 def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[list[Agent]]:
@@ -115,10 +117,10 @@ def _groups(snapshot: Snapshot, eligible: Eligibility, agent_type: str) -> list[
 def _balance_l3(
     snapshot: Snapshot, group: list[Agent], policy: Policy, eligible: Eligibility, budget: int,
     unmovable: Collection[tuple[RouterId, AgentId]],
-) -> tuple[list[Change], set[RouterId], set[tuple[RouterId, AgentId]]]:
-    """(moves, HA routers whose ha_state is wanted, HA replicas seen not movable)."""
+) -> tuple[list[Change], set[RouterId], dict[tuple[RouterId, AgentId], float]]:
+    """(moves, HA routers whose ha_state is wanted, HA replicas seen not movable with how long to leave them out)."""
     wants: set[RouterId] = set()
-    stuck: set[tuple[RouterId, AgentId]] = set()
+    stuck: dict[tuple[RouterId, AgentId], float] = {}
 
     def pick(heavy: Agent, light: Agent, router_id: str, bindings: Mapping[AgentId, set[str]]) -> Change | None:
         router = snapshot.routers.get(RouterId(router_id))
@@ -134,7 +136,7 @@ def _balance_l3(
                 wants.add(router.id)
                 return None
             if state != "standby" or not _ready_elsewhere(snapshot, router.id, heavy.id):
-                stuck.add((router.id, heavy.id))
+                stuck[(router.id, heavy.id)] = UNMOVABLE_S if state == "active" else UNSETTLED_S
                 return None
             return Change(ChangeKind.SHIFT_HA_REPLICA, ResourceType.ROUTER, router_id, heavy.id, light.id,
                           f"rebalancing: {loads}; this replica is standby (the active one stays)")

@@ -6,14 +6,15 @@ Neutron answers an add with 201 in about 10 ms whether or not the agent then ser
   - a router: one of its ports bound to that host is ACTIVE (an interface of a legacy router, the HA port of an HA
     replica, its gateway); a router with no port at all has nothing to wire and is verified as such;
   - a DHCP network: its DHCP port on that host is ACTIVE.
-The reads stay cheap whatever the number of landings and whatever a host holds. Per host, the cheaper of two:
+The reads stay cheap whatever the number of landings and whatever a host holds. Per host, one of two reads, by
+the share of what it holds that awaits proof:
   - the host's router and DHCP ports in one call, when what awaits proof there is at least half of what the host
     hosts (after an evacuation onto it: a thousand landings, one call);
   - else the landings' own ports (a router's ports by device_id, a network's DHCP ports by network_id, 40 per call):
     one router moved onto a host with 10,000 DHCP networks reads a few rows, not 10,000 (Neutron pays for each row).
-Overdue landings are always read by their own ports too (a router without any has nothing to wire). A landing is
-called unverified only when two passes in a row, each with its own ports read, found it overdue and unwired: one
-answer that lies by omission must not be enough to move anything.
+Overdue landings are always read by their own ports too. An overdue landing is decided only when two passes in a
+row, each with its own ports read, found it unwired: then it is unverified (or, for a router that has no port at
+all, verified: nothing to wire). One answer that lies by omission must not be enough to move or to forget anything.
 Within verify_timeout_s: "verified", with the time it took. Beyond it: "unverified": the resource is planned again
 onto the next best agent (add first where that is possible), never back onto the one that failed it (remembered as a
 refusal for UNVERIFIED_MEMORY_S), at most verify_attempts times; after that it is left where it is, with a note.
@@ -172,11 +173,11 @@ def verify(
             verified.append((landing, now - landing.since))
         elif now - landing.since < policy.verify_timeout_s or not own_read:
             pending[key] = landing  # in time; or overdue, and its own ports are read next (core/verify.py)
+        elif not landing.doubted:
+            pending[key] = replace(landing, doubted=True)  # once more: one answer's omission decides nothing
         elif (landing.resource_type is ResourceType.ROUTER
               and not any(p.device_id == landing.resource_id for p in read.ports)):
             verified.append((landing, now - landing.since))  # a router without any port has nothing to wire
-        elif not landing.doubted:
-            pending[key] = replace(landing, doubted=True)  # once more: one answer's omission moves nothing
         else:
             unverified.append(landing)
     changes, notes = _again(snapshot, unverified, failures, policy, eligible)

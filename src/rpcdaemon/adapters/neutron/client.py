@@ -250,8 +250,8 @@ class NeutronClient:
 
     def fetch_ports(self, hosts: Sequence[str], devices: Sequence[str], networks: Sequence[str] = ()) -> PortRead:
         """The ports verification needs (core/verify.py): the router and DHCP ports bound to `hosts` in one call;
-        all ports of the routers in `devices` and the DHCP ports of the `networks` (40 per call: Neutron's uWSGI
-        takes a URL of about 4 KB)."""
+        all ports of the routers in `devices` and the DHCP ports of the `networks` (40 per call: a URL under 2 KB,
+        where Neutron's uWSGI takes about 4 KB)."""
         fields = ["device_id", "network_id", "device_owner", "binding:host_id", "status"]
         rows: list[dict[str, Any]] = []
         if hosts:
