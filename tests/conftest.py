@@ -42,33 +42,19 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "-m 'not neutron')")
 
 
-GROUPS = {"keystone": "real", "contract": "real", "neutron": "real", "bus": "bus", "cluster": "cluster"}
-"""Tiers whose tests share servers a session starts (a real Neutron and its venvs under .cache/, a RabbitMQ, etcd
-and ZooKeeper): under `./dev test`'s two workers (pytest-xdist, --dist loadgroup) each runs on one worker."""
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run alone (no worker), the tiers that need a real Neutron run last (tests/keystone with its own, then
-    tests/contract and tests/neutron on the session's), so the contract tests run before tests/neutron's session
-    daemon starts acting on the cloud. Under `./dev test`'s two workers they are one group, sent first to one worker
-    (the longest part of the suite), while the other worker takes the rest: the whole suite in about half the
-    time."""
+    """The tiers that need a real Neutron run last (tests/keystone with its own, then tests/contract and
+    tests/neutron on the session's), so no testbed (MariaDB, RabbitMQ, the API, agents heartbeating) is up beside
+    the other tiers' timing-sensitive tests, and the contract tests run before tests/neutron's session daemon
+    starts acting on the cloud."""
     tests = Path(__file__).parent
-    parallel = bool(os.environ.get("PYTEST_XDIST_WORKER"))
-
-    def tier(item: pytest.Item) -> str:
-        path = Path(str(item.fspath))
-        return path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
 
     def rank(item: pytest.Item) -> int:
-        order = {"keystone": 1, "contract": 2, "neutron": 3}.get(tier(item), 0)
-        return order - 10 if parallel and order else order
+        path = Path(str(item.fspath))
+        tier = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
+        return {"keystone": 1, "contract": 2, "neutron": 3}.get(tier, 0)
 
     items.sort(key=rank)  # stable: the order within each group is kept
-    for item in items:
-        group = GROUPS.get(tier(item))
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
